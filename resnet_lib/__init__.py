@@ -1,0 +1,61 @@
+"""resnet_lib — the library behind the executable ResNet course.
+
+Public names are loaded lazily (PEP 562): ``import resnet_lib`` imports nothing heavy, downloads nothing and
+touches no device; the first use of a name imports the module that defines it.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # hardware
+    "device": "hardware", "seed_everything": "hardware",
+    # blocks
+    "conv3x3": "blocks", "conv1x1": "blocks", "BasicBlock": "blocks", "Bottleneck": "blocks",
+    "PreActBasicBlock": "blocks", "PreActBottleneck": "blocks", "ShortcutA": "blocks",
+    # models
+    "ResNet": "models", "CifarResNet": "models", "get_model": "models", "list_models": "models",
+    "resnet18": "models", "resnet34": "models", "resnet50": "models", "resnet101": "models",
+    "resnet152": "models", "resnext50_32x4d": "models", "wide_resnet50_2": "models",
+    "resnet20": "models", "resnet32": "models", "resnet44": "models", "resnet56": "models",
+    "resnet110": "models", "resnet1202": "models",
+    "plain20": "models", "plain32": "models", "plain44": "models", "plain56": "models", "plain110": "models",
+    "plain18": "models", "plain34": "models",
+    "preact_resnet20": "models", "preact_resnet56": "models", "preact_resnet110": "models",
+    "preact_resnet164": "models",
+    # summary, checks
+    "summary": "model_summary", "ModelSummary": "model_summary", "StageRow": "model_summary",
+    "check_block": "checks", "BlockCheckError": "checks", "make_shortcut": "blocks", "zero_init_last": "blocks",
+    # data, metrics
+    "load_data": "data", "DataBundle": "data", "DeviceLoader": "data", "evaluate": "metrics",
+    "EvalResult": "metrics", "DataNotFoundError": "data",
+    # training
+    "TrainConfig": "train", "fit": "train", "History": "history", "TrainingDivergedError": "train",
+    "CheckpointError": "checkpoint",
+    # analysis
+    "grad_norms": "gradients", "loss_landscape_1d": "landscape", "loss_landscape_2d": "landscape",
+}
+_SUBMODULES = (
+    "hardware", "blocks", "models", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
+    "distributed", "history", "train", "plots", "gradients", "landscape", "family", "book",
+)
+
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # cache: later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'resnet_lib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,50 @@
+"""Device choice and seeding: the only place that knows which accelerators exist."""
+from __future__ import annotations
+
+import os
+import random
+
+import torch
+
+_KNOWN = ("cuda", "mps", "cpu")
+
+
+def device(prefer: str | None = None) -> torch.device:
+    """Pick the compute device: CUDA, then Apple MPS, then CPU.
+
+    Args:
+        prefer: ``None``/``"auto"`` to pick automatically, or ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``.
+            ``RESNET_DEVICE`` in the environment is used when ``prefer`` is ``None``.
+    Returns:
+        A ``torch.device``.
+    """
+    prefer = prefer if prefer is not None else os.environ.get("RESNET_DEVICE")
+    if prefer in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = str(prefer).split(":")[0]
+    if kind not in _KNOWN:
+        raise ValueError(f"unknown device {prefer!r}: use one of 'auto', 'cuda', 'cuda:N', 'mps', 'cpu'")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {prefer!r} asked for, but CUDA is not available here: use 'cpu' or 'auto'")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {prefer!r} asked for, but MPS is not available here: use 'cpu' or 'auto'")
+    return torch.device(prefer)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (all devices)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # numpy is a dependency, but seeding must not be the place that fails
+        pass
+    torch.manual_seed(seed)
