@@ -1,0 +1,110 @@
+"""Training throughput: ``resnet_lib.fit``'s default path vs a plain eager fp32 loop written like the tutorials.
+
+    python benchmarks/bench_train.py                      # ResNet-20, Fashion-MNIST 28×28, batch 128
+    python benchmarks/bench_train.py --steps 60 --model plain56
+    python benchmarks/bench_train.py --time-to-accuracy   # the CLI's default recipe: wall time and test accuracy
+
+Both sides train the same architecture from the same initial weights on the same images; warm-up steps are not
+timed (``fit``: its first epoch is the warm-up and the second is timed, from ``History.img_per_s``, which counts
+training steps only). Prints img/s of each and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from resnet_lib.data import load_data  # noqa: E402
+from resnet_lib.models import get_model  # noqa: E402
+from resnet_lib.train import TrainConfig, fit, resolve_channels_last, resolve_precision  # noqa: E402
+
+
+def tutorial_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, steps: int,
+                  warmup: int) -> float:
+    """The popular-tutorial loop: DataLoader over a TensorDataset, fp32 NCHW, backward, step. Returns img/s."""
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, drop_last=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    done, t0 = 0, None
+    while done < warmup + steps:
+        for xb, yb in loader:
+            if done == warmup:
+                t0 = time.perf_counter()
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == warmup + steps:
+                break
+    return steps * batch_size / (time.perf_counter() - t0)
+
+
+def throughput(args: argparse.Namespace) -> None:
+    torch.manual_seed(0)
+    n = args.batch_size * args.steps
+    data = load_data(args.data, train_size=n, val_size=0, test_size=args.batch_size, seed=0, device="cpu")
+    model = get_model(args.model, num_classes=data.num_classes, in_channels=data.in_channels)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    dev = torch.device("cpu")
+    print(f"{args.model} on {args.data} {tuple(data.x_train.shape[1:])}, batch {args.batch_size}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+
+    # the tutorial side: normalised float32 images, NCHW
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    x = (data.x_train.float() / 255 - mean) / std
+    eager = tutorial_loop(model, x, data.y_train, args.batch_size, args.steps, args.warmup)
+    print(f"eager fp32 NCHW tutorial loop : {eager:8.0f} img/s")
+
+    model.load_state_dict(init)
+    cfg = TrainConfig(epochs=2, batch_size=args.batch_size, lr=0.05, schedule="constant", quiet=True,
+                      eval_splits=(), augment=False, log_every_steps=10)
+    hist = fit(model, data, cfg)
+    ours = hist.epochs[1]["img_per_s"]  # epoch 1 warms up, epoch 2 is timed
+    p = resolve_precision(cfg.precision, dev)
+    cl = resolve_channels_last(cfg.channels_last, dev, p)
+    print(f"resnet_lib.fit default path   : {ours:8.0f} img/s  (precision={p}, channels_last={cl})")
+    print(f"ratio                         : {ours / eager:8.2f}x")
+
+
+def time_to_accuracy(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "resnet_lib.train", "--out", tmp, *args.extra]
+        print("running:", " ".join(cmd), flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        wall = time.perf_counter() - t0
+        run = json.loads((Path(tmp) / "run.json").read_text())
+    final = run["final"]
+    print(f"wall time {wall:.0f} s ({wall / 60:.1f} min), test accuracy {final.get('test_acc', float('nan')):.4f}, "
+          f"epochs {final['epoch']}, device {run['device_name']}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="resnet20")
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=40, help="timed steps per side")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps of the tutorial loop")
+    p.add_argument("--time-to-accuracy", action="store_true", help="run the CLI default recipe instead")
+    p.add_argument("extra", nargs="*", help="with --time-to-accuracy: extra CLI arguments (after --)")
+    args = p.parse_args()
+    time_to_accuracy(args) if args.time_to_accuracy else throughput(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""``python -m resnet_lib.train``: files written, provenance, and bad arguments as one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from resnet_lib.history import History
+from resnet_lib.train import build_parser, config_from_args, main
+
+pytestmark = pytest.mark.timeout(120)
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--model", "resnet20", "--data", "digits", "--train-size", "128", "--val-size", "64", "--test-size", "64",
+        "--batch-size", "32", "--epochs", "2", "--quiet", "--device", "cpu"]
+
+
+def test_cli_writes_history_checkpoint_and_run_json(tmp_path):
+    out = tmp_path / "run"
+    assert main(TINY + ["--out", str(out), "--lr", "0.05", "--schedule", "step", "--warmup-epochs", "0.5",
+                        "--label-smoothing", "0", "--weight-decay", "1e-4", "--precision", "fp32", "--seed", "3"]) == 0
+    h = History.load(out / "history.json")
+    assert len(h.epochs) == 2 and {"val_acc", "test_acc", "train_acc"} <= set(h.epochs[0])
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ck["epoch"] == 2 and any(k.endswith("weight") for k in ck["model"])
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "finished" and run["config"]["model"] == "resnet20" and run["config"]["seed"] == 3
+    assert run["config"]["schedule"] == "step" and run["config"]["warmup_epochs"] == 0.5
+    assert set(run["versions"]) == {"python", "torch", "torchvision", "numpy", "resnet_lib"}
+    assert run["start_time"] and run["end_time"] and "git_commit" in run and run["device"] == "cpu"
+    assert run["final"]["test_acc"] == h.final("test_acc")
+    assert 0.0 <= run["final_test"]["accuracy"] <= 1.0
+
+
+def test_parser_maps_every_config_field():
+    cfg = config_from_args(build_parser().parse_args(
+        ["--no-nesterov", "--channels-last", "true", "--eval-splits", "val", "test", "--grad-clip", "none",
+         "--milestones", "0.3", "0.6", "--augment", "false", "--train-size", "1000"]))
+    assert cfg.nesterov is False and cfg.channels_last is True and cfg.eval_splits == ("val", "test")
+    assert cfg.grad_clip is None and cfg.milestones == (0.3, 0.6) and cfg.augment is False and cfg.train_size == 1000
+
+
+BAD = [
+    (["--epochs", "0"], "error: epochs=0"),
+    (["--schedule", "wiggly"], "error: schedule='wiggly'"),
+    (["--precision", "fp8"], "error: precision='fp8'"),
+    (["--model", "no-such-net"], "error: unknown model"),
+    (["--data", "no-such-data"], "error: unknown dataset"),
+    (["--lr", "abc"], "invalid float value"),
+    (["--bogus"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize("args,needle", BAD)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, needle):
+    try:
+        code = main([*TINY, "--out", str(tmp_path / "x"), *args])
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err, err
+    if needle.startswith("error: "):
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("args,needle", [BAD[0], BAD[3], BAD[5]])
+def test_bad_arguments_as_a_command_no_traceback(tmp_path, args, needle):
+    res = subprocess.run([sys.executable, "-m", "resnet_lib.train", *TINY, "--out", str(tmp_path / "x"), *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=100, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 2
+    assert needle in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_existing_run_without_resume_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(TINY + ["--out", str(out), "--epochs", "1"]) == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main(TINY + ["--out", str(out), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume" in err and len(err.strip().splitlines()) == 1
+    assert (out / "checkpoint.pt").read_bytes() == before
