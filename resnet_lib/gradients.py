@@ -1,0 +1,272 @@
+"""Gradients and signals through depth: per-layer gradient norms, activation statistics, and the plain CNN.
+
+The measurements behind "vanishing gradients" (Bengio et al., 1994; Glorot & Bengio, 2010): one forward/backward
+pass on a real batch, then the L2 norm of the loss gradient of every conv/linear weight, from input to output.
+Nothing leaks out of a measurement: the model's train/eval flags, its buffers (BatchNorm running statistics) and
+its ``.grad`` fields are as they were before.
+
+    model = plain_cnn(56, batch_norm=False, init="default")
+    norms = grad_norms(model, x, y)  # on a Fashion-MNIST batch: {"conv1.weight": 1.8e-23, ..., "fc.weight": 1.4e-02}
+    fig = plot_grad_norms({"plain-56": norms})
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+INITS = ("kaiming", "xavier", "normal0.01", "default")
+_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+@contextmanager
+def _measurement(model: nn.Module, train: bool) -> Iterator[None]:
+    """Set every module's mode to ``train``; afterwards restore modes, buffers and ``.grad`` exactly."""
+    modes = {m: m.training for m in model.modules()}
+    buffers = {k: b.clone() for k, b in model.named_buffers()}
+    grads = {p: (None if p.grad is None else p.grad.clone()) for p in model.parameters()}
+    model.train(train)
+    try:
+        yield
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+        with torch.no_grad():
+            for k, b in model.named_buffers():
+                b.copy_(buffers[k])
+        for p, g in grads.items():
+            p.grad = g
+
+
+@contextmanager
+def _forward_order(model: nn.Module) -> Iterator[list[tuple[str, nn.Module]]]:
+    """Collect ``(name, module)`` of the conv/linear layers in the order the forward pass first calls them."""
+    names = {m: n for n, m in model.named_modules() if isinstance(m, _WEIGHTED)}
+    order: list[tuple[str, nn.Module]] = []
+    seen: set[int] = set()
+
+    def hook(mod: nn.Module, _i: tuple[Tensor, ...], _o: Tensor) -> None:  # returns None: output unchanged
+        if id(mod) not in seen:
+            seen.add(id(mod))
+            order.append((names[mod], mod))
+
+    hooks = [m.register_forward_hook(hook) for m in names]
+    try:
+        yield order
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _check_batch(model: nn.Module, x: Tensor, y: Tensor | None = None) -> None:
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] < 1:
+        raise ValueError(f"x must be a batch tensor of shape (N, ...), N >= 1; got {getattr(x, 'shape', x)!r}")
+    if y is not None and (not isinstance(y, Tensor) or y.shape[0] != x.shape[0]):
+        raise ValueError(f"y must be a tensor with one target per example ({x.shape[0]}), "
+                         f"got {getattr(y, 'shape', y)!r}")
+
+
+def grad_norms(model: nn.Module, x: Tensor, y: Tensor,
+               loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None, train: bool = True) -> dict[str, float]:
+    """L2 norm of the loss gradient of every conv/linear weight, after one forward/backward pass on a batch.
+
+    Args:
+        model: the network (its modes, buffers and ``.grad`` fields are left as they were).
+        x: input batch, shape ``(N, C, H, W)``, on the model's device.
+        y: targets, shape ``(N,)`` (class indices for the default loss).
+        loss_fn: ``loss_fn(logits, y) -> scalar``; default ``F.cross_entropy`` (mean over the batch).
+        train: run the pass in train mode (BatchNorm uses batch statistics, as during training).
+    Returns:
+        ``{"<module>.weight": ||dL/dW||_2}``, ordered from input to output (the order the forward pass calls the
+        layers), e.g. ``{"conv1.weight": ..., "layer1.0.conv1.weight": ..., "fc.weight": ...}``.
+    """
+    _check_batch(model, x, y)
+    loss_fn = F.cross_entropy if loss_fn is None else loss_fn
+    with _measurement(model, train):
+        with _forward_order(model) as layers:
+            out = model(x)  # (N, num_classes)
+        layers = [(n, m) for n, m in layers if m.weight.requires_grad]
+        if not layers:
+            raise ValueError("model has no trainable conv/linear weight to measure")
+        loss = loss_fn(out, y)
+        if loss.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
+        # autograd.grad leaves every .grad untouched; the context restores modes and BN statistics
+        grads = torch.autograd.grad(loss, [m.weight for _, m in layers])
+    return {f"{n}.weight": _l2(g) for (n, _), g in zip(layers, grads)}
+
+
+def _l2(g: Tensor) -> float:
+    """L2 norm that survives tiny values: squaring 1e-24 underflows float32, so divide by the max first."""
+    g = g.detach().float()
+    scale = float(g.abs().max())
+    return 0.0 if scale == 0.0 else scale * float((g / scale).norm())
+
+
+def layer_depths(norms: Mapping[str, float]) -> list[tuple[int, str, float]]:
+    """``[(layer index, name, norm), ...]`` with index 1 for the layer next to the input (a table's rows)."""
+    return [(i, name, float(v)) for i, (name, v) in enumerate(norms.items(), start=1)]
+
+
+def activation_stats(model: nn.Module, x: Tensor, train: bool = True) -> dict[str, float]:
+    """Standard deviation of the output of every conv/linear layer in one forward pass (signal propagation).
+
+    Args:
+        model: the network (modes and buffers restored afterwards).
+        x: input batch, shape ``(N, C, H, W)``.
+        train: run in train mode (BatchNorm normalises with batch statistics).
+    Returns:
+        ``{"<module>": std of its output}``, from input to output. Pre-activations: BatchNorm and ReLU come after.
+    """
+    _check_batch(model, x)
+    stats: dict[str, float] = {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(_m: nn.Module, _i: tuple[Tensor, ...], out: Tensor) -> None:  # returns None: output unchanged
+            stats.setdefault(name, float(out.float().std()))
+        return hook
+
+    with _measurement(model, train), _forward_order(model) as order:
+        hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if isinstance(m, _WEIGHTED)]
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            for h in hooks:
+                h.remove()
+    return {n: stats[n] for n, _ in order}
+
+
+def plot_grad_norms(curves: Mapping[str, Mapping[str, float]], ax: Axes | None = None, logy: bool = True,
+                    title: str | None = None,
+                    ylabel: str = r"gradient norm $\|\partial L/\partial W_\ell\|_2$") -> Figure:
+    """One line per model: layer index (input → output) against the gradient norm of that layer's weight.
+
+    Args:
+        curves: ``{"label": grad_norms(...)}``.
+        ax: matplotlib axes to draw on; a new figure when ``None``.
+        logy: log-scale y axis (vanishing gradients span orders of magnitude).
+        title: axes title (put the provenance label here).
+        ylabel: y-axis label (e.g. for :func:`activation_stats` curves).
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure  # no pyplot: nothing global, nothing shown twice in a notebook
+
+    if not curves or any(len(c) == 0 for c in curves.values()):
+        raise ValueError("curves must map at least one label to a non-empty {layer: norm} dict")
+    if ax is None:
+        fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    for label, norms in curves.items():
+        rows = layer_depths(norms)
+        ax.plot([r[0] for r in rows], [r[2] for r in rows], marker=".", markersize=3, label=label)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("layer index (1 = next to the input)")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="small")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The plain CNN of the paper's CIFAR experiments (§4.2): 3 stages of 2n conv3x3 layers, 16/32/64 channels,
+# global average pooling and a linear classifier: 6n + 2 weighted layers, no shortcuts.
+
+def init_weights(model: nn.Module, init: str = "kaiming") -> nn.Module:
+    """Re-initialise every conv weight (conv biases to zero) in place; returns ``model``.
+
+    ``"kaiming"``: He et al. (2015), normal with std ``sqrt(2 / fan_out)`` (fan_out as in torchvision and in
+    :func:`resnet_lib.get_model`'s nets); ``"xavier"``: Glorot & Bengio (2010), std ``sqrt(2 / (fan_in + fan_out))``;
+    ``"normal0.01"``: fixed std 0.01 (the VGG-era recipe); ``"default"``: PyTorch's default (uniform, std
+    ``1 / sqrt(3 fan_in)``), left as it is. Linear layers keep PyTorch's default in every scheme, as in
+    torchvision, so the schemes differ only in the convolutions.
+    """
+    if init not in INITS:
+        raise ValueError(f"init={init!r} is not supported: use one of {', '.join(map(repr, INITS))}")
+    if init == "default":
+        return model
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            if init == "kaiming":
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif init == "xavier":
+                nn.init.xavier_normal_(m.weight)
+            else:
+                nn.init.normal_(m.weight, std=0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
+
+
+class PlainCNN(nn.Module):
+    """A plain (shortcut-free) CIFAR-layout CNN with optional BatchNorm; see :func:`plain_cnn`."""
+
+    def __init__(self, depth: int, width: int = 16, batch_norm: bool = True, in_channels: int = 1,
+                 num_classes: int = 10) -> None:
+        super().__init__()
+        n = (depth - 2) // 6
+        self.batch_norm = batch_norm
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=not batch_norm)
+        self.bn1 = nn.BatchNorm2d(width) if batch_norm else nn.Identity()
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = self._make_stage(width, width, n, stride=1)
+        self.layer2 = self._make_stage(width, 2 * width, n, stride=2)
+        self.layer3 = self._make_stage(2 * width, 4 * width, n, stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4 * width, num_classes)
+
+    def _make_stage(self, in_ch: int, out_ch: int, n: int, stride: int) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for i in range(2 * n):  # 2n conv layers per stage; the first one may halve the resolution
+            layers.append(nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, stride=stride if i == 0 else 1,
+                                    padding=1, bias=not self.batch_norm))
+            if self.batch_norm:
+                layers.append(nn.BatchNorm2d(out_ch))
+            layers.append(nn.ReLU(inplace=True))
+        return nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))  # (N, C, H, W) -> (N, w, H, W)
+        x = self.layer3(self.layer2(self.layer1(x)))  # -> (N, 4w, H/4, W/4)
+        return self.fc(torch.flatten(self.avgpool(x), 1))  # -> (N, num_classes)
+
+
+def plain_cnn(depth: int, width: int = 16, batch_norm: bool = True, init: str = "kaiming", in_channels: int = 1,
+              num_classes: int = 10) -> PlainCNN:
+    """Build the plain CNN of the paper's §4.2 with a chosen normalisation and initialisation.
+
+    Args:
+        depth: weighted layers, ``6n + 2`` (8, 14, 20, 32, 44, 56, 110, ...).
+        width: channels of the first stage (the paper: 16; stages have w, 2w, 4w).
+        batch_norm: a BatchNorm after every conv (the paper's setting); without it the convs get biases.
+        init: ``"kaiming"``, ``"xavier"``, ``"normal0.01"`` or ``"default"`` (see :func:`init_weights`).
+        in_channels: image channels (1 for Fashion-MNIST, 3 for CIFAR-10).
+        num_classes: outputs of the classifier.
+    Returns:
+        A :class:`PlainCNN`; input ``(N, in_channels, H, W)`` -> logits ``(N, num_classes)``.
+    """
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
+    for what, v in (("width", width), ("in_channels", in_channels), ("num_classes", num_classes)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{what} must be a positive int, got {v!r}")
+    if init not in INITS:
+        raise ValueError(f"init={init!r} is not supported: use one of {', '.join(map(repr, INITS))}")
+    model = PlainCNN(depth, width, batch_norm, in_channels, num_classes)
+    return init_weights(model, init)
