@@ -23,6 +23,12 @@ class CheckpointError(ValueError):
     """A checkpoint cannot be used: unreadable, from another architecture or another configuration."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it; restored at once
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes | None = None, *,
                        writer: Any = None) -> Path:
     """Write a file atomically: temporary file in the same folder, flush + fsync, ``os.replace``, fsync the folder.
@@ -36,6 +42,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes | None = Non
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # mkstemp creates 0600; give the file the permissions open() would
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             if writer is not None:
                 writer(f)

@@ -62,6 +62,17 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     assert p.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["c.pt"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_bytes(tmp_path / "h.json", b"{}")
+        (tmp_path / "plain").write_bytes(b"{}")
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
+
+
 def test_truncated_or_garbage_file_is_a_clear_error(tmp_path):
     p = save_checkpoint({"model": tiny_net().state_dict(), "epoch": 1}, tmp_path / "c.pt")
     p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
