@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,14 +31,15 @@ from resnet_lib.models import get_model  # noqa: E402
 from resnet_lib.train import TrainConfig, fit, resolve_channels_last, resolve_precision  # noqa: E402
 
 
-def tutorial_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, steps: int,
-                  warmup: int) -> float:
-    """The popular-tutorial loop: DataLoader over a TensorDataset, fp32 NCHW, backward, step. Returns img/s."""
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, drop_last=True)
+def tutorial_loop(model: nn.Module, loader, steps: int, warmup: int) -> float:
+    """The popular-tutorial loop: fp32 NCHW, ``zero_grad``, forward, ``backward``, ``step``. Returns img/s.
+
+    ``loader`` yields (images, labels); the first ``warmup`` steps are not timed.
+    """
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    done, t0 = 0, None
+    done, n, t0 = 0, 0, None
     while done < warmup + steps:
         for xb, yb in loader:
             if done == warmup:
@@ -47,37 +49,54 @@ def tutorial_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size
             loss.backward()
             opt.step()
             done += 1
+            n += len(yb) if done > warmup else 0
             if done == warmup + steps:
                 break
-    return steps * batch_size / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0)
 
 
 def throughput(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
-    n = args.batch_size * args.steps
+    n = args.batch_size * (args.steps + args.warmup + 1)
     data = load_data(args.data, train_size=n, val_size=0, test_size=args.batch_size, seed=0, device="cpu")
     model = get_model(args.model, num_classes=data.num_classes, in_channels=data.in_channels)
     init = {k: v.clone() for k, v in model.state_dict().items()}
     dev = torch.device("cpu")
     print(f"{args.model} on {args.data} {tuple(data.x_train.shape[1:])}, batch {args.batch_size}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, {args.rounds} rounds (medians reported)")
 
-    # the tutorial side: normalised float32 images, NCHW
+    # (a) the tutorial step alone: normalised float32 images already in memory, NCHW, no augmentation
     mean = torch.tensor(data.mean).view(1, -1, 1, 1)
     std = torch.tensor(data.std).view(1, -1, 1, 1)
     x = (data.x_train.float() / 255 - mean) / std
-    eager = tutorial_loop(model, x, data.y_train, args.batch_size, args.steps, args.warmup)
-    print(f"eager fp32 NCHW tutorial loop : {eager:8.0f} img/s")
-
-    model.load_state_dict(init)
+    tensors = DataLoader(TensorDataset(x, data.y_train), batch_size=args.batch_size, shuffle=True, drop_last=True)
+    # (b) the tutorial as written: a DataLoader over a per-image Dataset with the dataset's augmentation
+    #     (transforms.v2), num_workers=2 as in PyTorch's CIFAR-10 tutorial
+    per_image = data.dataloader("train", args.batch_size, augment=True, num_workers=args.workers)
+    # (c) resnet_lib.fit's default path (device-resident data with the same augmentation, precision/layout "auto")
     cfg = TrainConfig(epochs=2, batch_size=args.batch_size, lr=0.05, schedule="constant", quiet=True,
-                      eval_splits=(), augment=False, log_every_steps=10)
-    hist = fit(model, data, cfg)
-    ours = hist.epochs[1]["img_per_s"]  # epoch 1 warms up, epoch 2 is timed
+                      eval_splits=(), log_every_steps=10)
+    rows = []
+    for r in range(args.rounds):  # alternate the sides, so that a change in machine load hits all of them
+        row = {}
+        for side, loader in (("a", tensors), ("b", per_image)):
+            model.load_state_dict(init)
+            row[side] = tutorial_loop(model, loader, args.steps, args.warmup)
+        model.load_state_dict(init)
+        row["c"] = fit(model, data, cfg).epochs[1]["img_per_s"]  # epoch 1 warms up, epoch 2 is timed
+        rows.append(row)
+        print(f"round {r + 1}: (a) {row['a']:5.0f}  (b) {row['b']:5.0f}  (c) {row['c']:5.0f} img/s   "
+              f"(c)/(b) {row['c'] / row['b']:.2f}x  (c)/(a) {row['c'] / row['a']:.2f}x", flush=True)
+    med = {k: statistics.median(row[k] for row in rows) for k in "abc"}
+    ratio = {k: statistics.median(row["c"] / row[k] for row in rows) for k in "ab"}
     p = resolve_precision(cfg.precision, dev)
     cl = resolve_channels_last(cfg.channels_last, dev, p)
-    print(f"resnet_lib.fit default path   : {ours:8.0f} img/s  (precision={p}, channels_last={cl})")
-    print(f"ratio                         : {ours / eager:8.2f}x")
+    print(f"medians over {len(rows)} rounds:")
+    print(f"(a) tutorial step, tensors in memory, fp32 NCHW           : {med['a']:8.0f} img/s")
+    print(f"(b) tutorial loop, DataLoader + transforms ({args.workers} workers), fp32: {med['b']:8.0f} img/s")
+    print(f"(c) resnet_lib.fit default (precision={p}, channels_last={cl}) : {med['c']:8.0f} img/s")
+    print(f"ratio (c)/(b), default path vs the tutorial as written    : {ratio['b']:8.2f}x")
+    print(f"ratio (c)/(a), compute only (precision and memory layout)  : {ratio['a']:8.2f}x")
 
 
 def time_to_accuracy(args: argparse.Namespace) -> None:
@@ -100,6 +119,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=40, help="timed steps per side")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps of the tutorial loop")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the tutorial loop (b)")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
     p.add_argument("--time-to-accuracy", action="store_true", help="run the CLI default recipe instead")
     p.add_argument("extra", nargs="*", help="with --time-to-accuracy: extra CLI arguments (after --)")
     args = p.parse_args()
