@@ -116,18 +116,43 @@ def setup(seed: int = 0, profile: str | None = None, device: str | None = None, 
     return ctx
 
 
-def load_run(directory: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+RUN_FILES = ("history.json", "run.json")
+
+
+def load_run(directory: str | os.PathLike[str], *, fetch_from: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Load a stored run written by ``python -m resnet_lib.train``: its History and its ``run.json`` provenance.
 
     Args:
         directory: a folder holding ``history.json`` and ``run.json``.
+        fetch_from: where to download the two files from when ``directory`` lacks them (a URL ending in the run's
+            folder, e.g. the repository's raw-file address on Colab, where a notebook arrives without its repository).
     Returns:
         ``(history, run_info)``.
+    Raises:
+        ValueError: the files are missing (and could not be fetched).
     """
     from .history import History  # layer 3, imported only when a stored run is asked for
 
     d = Path(directory)
-    missing = [n for n in ("history.json", "run.json") if not (d / n).is_file()]
+    missing = [n for n in RUN_FILES if not (d / n).is_file()]
+    if missing and fetch_from:
+        _fetch(fetch_from.rstrip("/"), d, missing)
+        missing = [n for n in RUN_FILES if not (d / n).is_file()]
     if missing:
-        raise ValueError(f"{d} is not a stored run: missing {', '.join(missing)} (write one with python -m resnet_lib.train --out {d})")
+        raise ValueError(f"{d} is not a stored run: missing {', '.join(missing)} "
+                         f"(write one with python -m resnet_lib.train --out {d})")
     return History.load(d / "history.json"), json.loads((d / "run.json").read_text(encoding="utf-8"))
+
+
+def _fetch(base: str, d: Path, names: list[str]) -> None:
+    import urllib.request
+
+    from .checkpoint import atomic_write_bytes  # a half-downloaded file never looks like a stored run
+
+    for name in names:
+        try:
+            with urllib.request.urlopen(f"{base}/{name}", timeout=30) as r:
+                atomic_write_bytes(d / name, r.read())
+        except OSError as e:
+            raise ValueError(f"{d} holds no stored run and {base}/{name} could not be downloaded "
+                             f"({type(e).__name__}: {e}); run where the repository's files are, or online") from None

@@ -1,0 +1,70 @@
+"""The chapters' set-up helpers: profiles, labels, stored runs (local and fetched)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import resnet_lib as rl
+from resnet_lib.history import History
+
+
+def test_profile_from_environment_and_device(monkeypatch):
+    monkeypatch.delenv("RESNET_BOOK_PROFILE", raising=False)
+    assert rl.book.default_profile(torch.device("cpu")) == "quick"
+    assert rl.book.default_profile(torch.device("cuda")) == "full"
+    monkeypatch.setenv("RESNET_BOOK_PROFILE", "FULL")
+    assert rl.book.default_profile(torch.device("cpu")) == "full"
+    monkeypatch.setenv("RESNET_BOOK_PROFILE", "fast")
+    with pytest.raises(ValueError, match="'fast' is not a profile: use 'quick' or 'full'"):
+        rl.book.default_profile(torch.device("cpu"))
+
+
+def test_setup_pick_and_label(capsys):
+    ctx = rl.book.setup(seed=3, profile="quick", device="cpu")
+    assert "profile=quick" in capsys.readouterr().out
+    assert (ctx.pick(quick=1, full=2), ctx.seed, ctx.device.type) == (1, 3, "cpu")
+    with ctx.timer() as t:
+        pass
+    label = ctx.label("Fashion-MNIST", t.seconds)
+    assert label.startswith("Fashion-MNIST · quick profile · CPU (") and label.endswith(" s")
+    with pytest.raises(ValueError, match="not a profile"):
+        rl.book.setup(profile="medium", quiet=True)
+
+
+def _stored_run(d):
+    h = History(epochs=[{"epoch": 1, "train_acc": 0.5, "test_acc": 0.4}], steps=[[0, 2.3, 0.1]])
+    h.save(d / "history.json")
+    (d / "run.json").write_text(json.dumps({"device": "cpu", "status": "finished"}))
+    return h
+
+
+def test_load_run_reads_history_and_provenance(tmp_path):
+    h = _stored_run(tmp_path)
+    loaded, info = rl.book.load_run(tmp_path)
+    assert loaded.epochs == h.epochs and loaded.steps == h.steps and info["status"] == "finished"
+
+
+def test_load_run_missing_files_is_one_clear_line(tmp_path):
+    with pytest.raises(ValueError, match="missing history.json, run.json") as e:
+        rl.book.load_run(tmp_path / "nothing")
+    assert "\n" not in str(e.value)
+
+
+def test_load_run_fetches_what_is_missing(tmp_path):
+    src = tmp_path / "repo" / "run"
+    src.mkdir(parents=True)
+    h = _stored_run(src)
+    dst = tmp_path / "colab" / "run"
+    loaded, info = rl.book.load_run(dst, fetch_from=src.as_uri())  # file:// stands in for the repository's URL
+    assert loaded.epochs == h.epochs and info["device"] == "cpu"
+    assert sorted(p.name for p in dst.iterdir()) == ["history.json", "run.json"]  # no temporary files left
+
+
+def test_load_run_failed_fetch_is_a_clear_error_and_leaves_nothing(tmp_path):
+    dst = tmp_path / "run"
+    with pytest.raises(ValueError, match="could not be downloaded") as e:
+        rl.book.load_run(dst, fetch_from=(tmp_path / "absent").as_uri())
+    assert "\n" not in str(e.value)
+    assert not dst.exists() or not any(dst.iterdir())
