@@ -12,7 +12,7 @@ JB="$ROOT/.venv/bin/jupyter-book"
 [ -x "$JB" ] || die "no $JB: run 'bash scripts/setup.sh' first"
 [ -f _static/mathjax/tex-chtml.js ] || bash scripts/fetch_assets.sh
 
-export RESNET_BOOK_PROFILE="${RESNET_BOOK_PROFILE:-quick}" MPLBACKEND=Agg PYTHONHASHSEED=0
+export RESNET_BOOK_PROFILE="${RESNET_BOOK_PROFILE:-quick}" PYTHONHASHSEED=0
 export PATH="$ROOT/.venv/bin:$PATH"   # the notebooks' python3 kernel is this environment's Python
 export PYDEVD_DISABLE_FILE_VALIDATION=1  # silences a debugger warning some kernels print on start
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export RESNET_BOOK_PROFILE="${RESNET_BOOK_PROFILE:-quick}" MPLBACKEND=Agg PYTHONHASHSEED=0
+export RESNET_BOOK_PROFILE="${RESNET_BOOK_PROFILE:-quick}" PYTHONHASHSEED=0
 VPY=.venv/bin/python
 t0=$SECONDS
 echo "[test] 1/4 library tests"
