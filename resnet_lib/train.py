@@ -5,13 +5,12 @@ One config dataclass, one loop: SGD with momentum (the paper's optimizer), a per
 atomic checkpoint per epoch from which a killed run resumes bit for bit (on CPU).
 
 Defaults by device (``precision="auto"``, ``channels_last="auto"``), measured for ResNet-20 on 1×28×28, batch 128
-on a 2-core AMD EPYC with AVX512-BF16 (torch 2.14): bf16 autocast trains ~2× faster than fp32 (raw step loop, 2
-threads, a stand-in model with 1×1-conv shortcuts: fp32 NCHW 449, fp32 channels-last 276, bf16 NCHW 879, bf16
-channels-last 837 img/s; the library's ResNet-20 (shortcut A), 1 thread, busy machine, median of 6: bf16 NCHW 153,
-bf16 channels-last 163, fp32 channels-last 117 img/s; ``benchmarks/bench_train.py``, 1 thread, busy machine:
-tutorial fp32 loop 53 vs ``fit`` default 105 img/s, 1.97×). So the CPU default is bf16 + channels-last where the
-CPU has native bf16 (AVX512-BF16/AMX), and fp32 NCHW elsewhere. On CUDA: bf16 (fp16 + GradScaler on GPUs without bf16) and channels-last
-(tensor-core convolutions prefer NHWC); not measured here (no GPU).
+on a 2-core AMD EPYC with AVX512-BF16 (torch 2.14, quiet machine, 2026-11-23): bf16 + channels-last ~1 800–1 980
+img/s, bf16 NCHW ~1 650, fp32 channels-last ~1 150, fp32 NCHW 700–1 350 (unstable between processes),
+``torch.compile`` with bf16 + channels-last 1 433 (after 37 s of compilation). ``benchmarks/bench_train.py``
+(medians of 5 rounds): ``fit`` default 1 884 vs the tutorial loop 1 170 img/s, 1.60×. So the CPU default is bf16 +
+channels-last where the CPU has native bf16 (AVX512-BF16/AMX), and fp32 NCHW elsewhere. On CUDA: bf16 (fp16 +
+GradScaler on GPUs without bf16) and channels-last (tensor-core convolutions prefer NHWC); not measured here (no GPU).
 """
 from __future__ import annotations
 
