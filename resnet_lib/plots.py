@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .history import History
 
@@ -51,6 +52,7 @@ def plot_history(histories: Mapping[str, History] | History, metrics: Sequence[s
             name = ", ".join(p for p in (label, m.replace("_", " ")) if p)
             ax.plot(epochs, y, styles[j % len(styles)], color=color, label=name, marker="o" if len(y) < 12 else None)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers: no "1.2" ticks
     ax.set_ylabel({"percent": "error (%)" if all(m.endswith("_err") for m in metrics) else "accuracy (%)",
                    "loss": "loss", "lr": "learning rate"}.get(kind, kind))
     if logy:

@@ -68,3 +68,10 @@ def test_plot_confusion():
     np.testing.assert_allclose(ax.images[0].get_array(), [[80, 20], [10, 90]])
     with pytest.raises(ValueError, match="len\\(classes\\)"):
         plots.plot_confusion(conf, ["a", "b", "c"])
+
+
+def test_plot_history_epoch_ticks_are_whole_numbers():
+    fig = plots.plot_history(fake_history(0.7, n=2), metrics="train_err")
+    fig.canvas.draw()  # tick positions are decided at draw time
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
