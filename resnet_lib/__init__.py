@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
 }
 _SUBMODULES = (
     "hardware", "blocks", "models", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
-    "distributed", "history", "train", "plots", "gradients", "landscape", "family", "book",
+    "distributed", "history", "train", "cli", "plots", "gradients", "landscape", "family", "book",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)

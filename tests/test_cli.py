@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from resnet_lib.history import History
-from resnet_lib.train import build_parser, config_from_args, main
+from resnet_lib.cli import build_parser, config_from_args, main
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[1]
