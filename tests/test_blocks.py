@@ -42,6 +42,24 @@ def test_shortcut_a_subsamples_and_zero_pads():
         ShortcutA(32, 16)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_shortcut_a_keeps_channels_last_in_both_passes(stride):
+    # As in a block: the input's gradient is the sum of the conv branch's and the shortcut's. It must stay
+    # channels-last, or every layer below the block computes with mixed layouts (several times slower on CPU).
+    x = torch.randn(4, 16, 12, 12)
+    conv = nn.Conv2d(16, 32, 3, stride, 1, bias=False)
+    s = ShortcutA(16, 32, stride=stride)
+    grads = {}
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        h = x.clone().to(memory_format=fmt).requires_grad_() * 1  # an activation (not a leaf), as in a network
+        y = conv.to(memory_format=fmt)(h) + s(h)  # [4, 32, H', W'], the conv branch first as in BasicBlock
+        assert y.is_contiguous(memory_format=fmt)
+        (grad,) = torch.autograd.grad(y.relu().square().sum(), h)
+        assert grad.is_contiguous(memory_format=fmt), f"{fmt}: gradient strides {grad.stride()}"
+        grads[fmt] = (s(h).detach(), grad)
+    assert torch.equal(grads[torch.channels_last][0], grads[torch.contiguous_format][0])
+    torch.testing.assert_close(grads[torch.channels_last][1], grads[torch.contiguous_format][1])
+
 def test_make_shortcut_options():
     assert make_shortcut("A", 16, 16) is None and make_shortcut("B", 16, 16) is None
     assert isinstance(make_shortcut("A", 16, 32, 2), ShortcutA)
