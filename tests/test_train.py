@@ -194,7 +194,8 @@ def test_device_defaults():
 
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) in ("bf16", "fp32") and resolve_precision("fp32", cpu) == "fp32"
-    assert resolve_channels_last("auto", cpu, "fp32") is False and resolve_channels_last(True, cpu) is True
+    assert resolve_channels_last("auto", cpu, "fp32") is True and resolve_channels_last(False, cpu) is False
+    assert resolve_channels_last("auto", torch.device("mps"), "fp32") is False
     assert resolve_channels_last("auto", cpu, "bf16") is True and resolve_channels_last(False, cpu, "bf16") is False
     with pytest.raises(ValueError, match="fp16"):
         resolve_precision("fp16", cpu)
