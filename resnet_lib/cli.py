@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from . import distributed as dist_
 from .checkpoint import CHECKPOINT_NAME, CheckpointError
+from .data import AUGMENTS
 from .train import TrainConfig, TrainingDivergedError, fit
 
 
@@ -40,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(flag, nargs="+", type=elem, default=default, metavar=f.name.upper(), help=h)
         elif kind == "bool | str":
             p.add_argument(flag, choices=("auto", "true", "false"), default=str(default).lower(), help=h)
-        elif kind == "bool | None":
-            p.add_argument(flag, choices=("default", "true", "false"), default="default", help=h)
+        elif kind == "bool | str | None":  # augment: the dataset's default, on/off, or a policy by name
+            p.add_argument(flag, choices=("default", "true", "false", *AUGMENTS), default="default", help=h)
         elif "None" in kind:
             base = int if kind.startswith("int") else float if kind.startswith("float") else str
             p.add_argument(flag, type=_optional(base), default=default, metavar=f.name.upper(), help=h)
@@ -73,7 +74,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Namespace from :func:`build_parser` → validated :class:`TrainConfig` (ValueError on bad values)."""
     kw = dict(vars(args))
     kw["channels_last"] = {"auto": "auto", "true": True, "false": False}[kw["channels_last"]]
-    kw["augment"] = {"default": None, "true": True, "false": False}[kw["augment"]]
+    kw["augment"] = {"default": None, "true": True, "false": False}.get(kw["augment"], kw["augment"])
     return TrainConfig(**kw)
 
 

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "mnist", "digits")
 SPLITS = ("train", "val", "test")
-AUGMENTS = ("crop-flip", "crop", "none")
+AUGMENTS = ("crop-flip", "crop", "flip", "none")
 # name -> (default val_size, augmentation, pad). The paper holds out 5k of CIFAR's 50k training images; we do the
 # same for the 60k-image MNIST-likes. digits (1437 training images) keeps them all: its test split is the check.
 _DEFAULTS = {"cifar10": (5000, "crop-flip", 4), "cifar100": (5000, "crop-flip", 4),
@@ -113,7 +113,7 @@ class DeviceLoader:
         idx = self.indices()[: self.num_batches * self.batch_size]  # drop_last: the short batch is never made
         m = len(idx)
         crop = self.policy in ("crop", "crop-flip") and self.pad > 0
-        flip = self.policy == "crop-flip"
+        flip = self.policy in ("crop-flip", "flip")
         if crop or flip:  # every random number of the epoch, drawn up front from the (seed, epoch, rank) stream
             g = _generator(self.seed, self.epoch, self.rank, _AUGMENT)
             offsets = torch.randint(0, 2 * self.pad + 1, (m, 2), generator=g) if crop else torch.zeros(m, 2).long()
@@ -183,7 +183,7 @@ class DataBundle:
     mean: tuple[float, ...]  # per channel, of x_train / 255 (the split actually trained on)
     std: tuple[float, ...]  # per channel, population std of x_train / 255
     classes: list[str]
-    augment: str  # default training augmentation: "crop-flip", "crop" or "none"
+    augment: str  # default training augmentation: "crop-flip", "crop", "flip" or "none"
     pad: int  # zero padding before the random crop, in pixels
     source: str  # provenance: files read, or "torchvision download"
 
@@ -270,7 +270,7 @@ class DataBundle:
         steps = []
         if policy in ("crop", "crop-flip") and self.pad > 0:
             steps.append(v2.RandomCrop(self.image_size, padding=self.pad, fill=0))
-        if policy == "crop-flip":
+        if policy in ("crop-flip", "flip"):
             steps.append(v2.RandomHorizontalFlip())
         steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(self.mean), list(self.std))]
         return v2.Compose(steps)

@@ -30,6 +30,7 @@ import torch.nn as nn
 from . import distributed as dist_
 from .checkpoint import (CHECKPOINT_NAME, CheckpointError, config_mismatch, load_checkpoint, load_model_state,
                          rng_state, save_checkpoint, set_rng_state)
+from .data import AUGMENTS
 from .history import History
 from .schedules import SCHEDULES, WARMUP_MODES, lr_at
 
@@ -71,7 +72,7 @@ class TrainConfig:
     warmup_start: float = 0.1  # warm-up starts at lr * warmup_start
     label_smoothing: float = 0.1  # CrossEntropyLoss(label_smoothing=)
     grad_clip: float | None = None  # max global gradient norm, None = no clipping
-    augment: bool | None = None  # training augmentation: None = the dataset's default, True, False
+    augment: bool | str | None = None  # training augmentation: None/True = the dataset's, False, or a policy name
     precision: str = "auto"  # "auto" (fastest correct for the device), "fp32", "bf16", "fp16" (CUDA only)
     channels_last: bool | str = "auto"  # NHWC memory format: "auto", True, False
     compile: bool = False  # torch.compile the model (falls back to eager with a warning if it fails)
@@ -154,8 +155,8 @@ def _validate(c: TrainConfig) -> None:
         bad("label_smoothing", "use a number in [0, 1)")
     if c.grad_clip is not None and (not is_num(c.grad_clip) or c.grad_clip <= 0):
         bad("grad_clip", "use a positive number or None")
-    if c.augment not in (None, True, False):
-        bad("augment", "use None (dataset default), True or False")
+    if c.augment not in (None, True, False, *AUGMENTS):
+        bad("augment", f"use None or True (the dataset's default), False, or one of {', '.join(AUGMENTS)}")
     if c.precision not in PRECISIONS:
         bad("precision", f"use one of {', '.join(PRECISIONS)}")
     if c.channels_last not in ("auto", True, False):

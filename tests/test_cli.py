@@ -42,6 +42,7 @@ def test_parser_maps_every_config_field():
          "--milestones", "0.3", "0.6", "--augment", "false", "--train-size", "1000"]))
     assert cfg.nesterov is False and cfg.channels_last is True and cfg.eval_splits == ("val", "test")
     assert cfg.grad_clip is None and cfg.milestones == (0.3, 0.6) and cfg.augment is False and cfg.train_size == 1000
+    assert config_from_args(build_parser().parse_args(["--augment", "flip"])).augment == "flip"
 
 
 BAD = [

@@ -173,6 +173,7 @@ def test_interrupted_run_resumes_bitwise_in_process(tmp_path, data):
     ("channels_last", "maybe", "channels_last"), ("label_smoothing", 1.0, "label_smoothing"),
     ("grad_clip", 0.0, "grad_clip"), ("warmup_epochs", 5.0, "warmup_epochs"), ("eval_splits", ("dev",), "eval_splits"),
     ("device", "tpu", "device"), ("seed", -1, "seed"), ("resume", True, "resume"), ("epochs", 2.5, "epochs"),
+    ("augment", "rotate", "augment=.rotate.*crop-flip, crop, flip, none"),
 ])
 def test_config_validation_names_the_field(field, value, match):
     kw = {"epochs": 3, field: value} if field != "epochs" else {field: value}
