@@ -53,7 +53,7 @@ class TrainConfig:
     train_size: int | None = None  # CLI only: training subset size (None = all that is not validation)
     val_size: int | None = 0  # CLI only: validation images held out of the training set
     test_size: int | None = None  # CLI only: test subset size (None = all)
-    epochs: int = 10  # passes over the training set
+    epochs: int = 4  # passes over the training set (the default recipe: ≥ 93 % on Fashion-MNIST in 10 CPU minutes)
     batch_size: int = 128  # GLOBAL batch: split evenly across ranks under DDP
     lr: float = 0.2  # peak learning rate
     momentum: float = 0.9  # SGD momentum (paper: 0.9)

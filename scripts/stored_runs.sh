@@ -10,7 +10,7 @@ PY=.venv/bin/python
 # ResNet-110; applied to all four so that the only difference between the runs is the architecture)
 recipe=(--data fashion-mnist --train-size 30000 --epochs 10 --batch-size 128 --lr 0.1 --momentum 0.9 --no-nesterov
         --weight-decay 1e-4 --no-no-decay-bn-bias --schedule step --milestones 0.5 0.75 --label-smoothing 0
-        --warmup-epochs 1 --warmup-mode linear --warmup-start 0.1 --seed 0 --quiet)
+        --augment crop-flip --warmup-epochs 1 --warmup-mode linear --warmup-start 0.1 --seed 0 --quiet)
 [ $# -gt 0 ] || set -- resnet20 resnet56 plain20 plain56
 for model in "$@"; do
   out=chapters/results/${model}_fmnist30k_step10
