@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import torch
 
 from .hardware import device as pick_device
-from .hardware import seed_everything
+from .hardware import cpu_label, seed_everything
 
 PROFILES = ("quick", "full")
 T = TypeVar("T")
@@ -73,12 +73,12 @@ class BookContext:
 
     @property
     def device_name(self) -> str:
-        """A short human name of the device, e.g. ``"CPU (2 threads)"`` or ``"NVIDIA H100 80GB HBM3"``."""
+        """A short human name of the device, e.g. ``"CPU (2 threads, AVX2)"`` or ``"NVIDIA H100 80GB HBM3"``."""
         if self.device.type == "cuda":
             return torch.cuda.get_device_name(self.device)
         if self.device.type == "mps":
             return "Apple MPS"
-        return f"CPU ({torch.get_num_threads()} threads)"
+        return f"CPU ({cpu_label()})"
 
     def label(self, dataset: str, seconds: float | None = None) -> str:
         """Provenance label for a figure or table: dataset, profile, device and duration."""

@@ -87,6 +87,7 @@ def run_info(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     import torchvision
 
     from . import __version__
+    from .hardware import cpu_label
 
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
@@ -94,7 +95,7 @@ def run_info(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         commit = None
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"{_cpu_model() or platform.machine()} ({torch.get_num_threads()} threads)" if device.type == "cpu" \
+        f"{_cpu_model() or platform.machine()} ({cpu_label()})" if device.type == "cpu" \
         else device.type
     return {"config": cfg.to_dict(), "git_commit": commit, "device": str(device), "device_name": name,
             "world_size": dist_.info().world_size, "argv": sys.argv,

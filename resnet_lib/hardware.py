@@ -36,6 +36,12 @@ def device(prefer: str | None = None) -> torch.device:
     return torch.device(prefer)
 
 
+def cpu_label() -> str:
+    """Threads and vector ISA of torch's CPU kernels, e.g. ``"2 threads, AVX2"``: what CPU timings depend on most."""
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return f"{torch.get_num_threads()} threads" + (f", {get()}" if get else "")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's generators (all devices)."""
     if not isinstance(seed, int) or seed < 0:

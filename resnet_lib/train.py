@@ -4,13 +4,15 @@ One config dataclass, one loop: SGD with momentum (the paper's optimizer), a per
 :mod:`resnet_lib.schedules`, mixed precision and channels-last chosen per device, an evaluation per epoch, and an
 atomic checkpoint per epoch from which a killed run resumes bit for bit (on CPU).
 
-Defaults by device (``precision="auto"``, ``channels_last="auto"``), measured for ResNet-20 on 1×28×28, batch 128
-on a 2-core AMD EPYC with AVX512-BF16 (torch 2.14, quiet machine, 2026-11-23): bf16 + channels-last ~1 800–1 980
-img/s, bf16 NCHW ~1 650, fp32 channels-last ~1 150, fp32 NCHW 700–1 350 (unstable between processes),
-``torch.compile`` with bf16 + channels-last 1 433 (after 37 s of compilation). ``benchmarks/bench_train.py``
-(medians of 5 rounds): ``fit`` default 1 884 vs the tutorial loop 1 170 img/s, 1.60×. So the CPU default is bf16 +
-channels-last where the CPU has native bf16 (AVX512-BF16/AMX), and fp32 NCHW elsewhere. On CUDA: bf16 (fp16 +
-GradScaler on GPUs without bf16) and channels-last (tensor-core convolutions prefer NHWC); not measured here (no GPU).
+Defaults by device (``precision="auto"``, ``channels_last="auto"``), measured for ResNet-20 on 1×28×28, batch 128.
+On a 2-core AMD EPYC with AVX512-BF16 (torch 2.14, 2026-11-23): bf16 + channels-last ~1 800–1 980 img/s, bf16 NCHW
+~1 650, fp32 channels-last ~1 150, fp32 NCHW 700–1 350 (unstable between processes), ``torch.compile`` with bf16 +
+channels-last 1 433 (after 37 s of compilation). On a 2-core AMD EPYC with AVX2 only (no native bf16; 2026-12-01,
+medians of alternating rounds in one process): fp32 channels-last 514–567 img/s vs fp32 NCHW 429–460 (1.18–1.23×;
+plain-56 182 vs 145), bf16 autocast 42 (emulated), ``torch.compile`` 576–580 after 24–42 s of compilation. So the
+CPU default is channels-last, with bf16 where the CPU has native bf16 (AVX512-BF16/AMX) and fp32 elsewhere; compile
+stays opt-in. On CUDA: bf16 (fp16 + GradScaler on GPUs without bf16) and channels-last (tensor-core convolutions
+prefer NHWC); not measured here (no GPU). ``benchmarks/README.md`` has the comparisons with the tutorial loop.
 """
 from __future__ import annotations
 
