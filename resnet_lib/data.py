@@ -16,7 +16,7 @@ Augmentation per data set (``DataBundle.augment``/``pad``):
   Random shifts on top (``augment="crop-flip"``: pad 2, random 28×28 crop, i.e. ±2 px, 7 % of the side; chapter 3
   and its stored runs use them) regularise more, which a short run does not need: the CLI's 4-epoch default recipe
   (ResNet-20, all 60k images) reached 93.23 % test accuracy with the flip alone and 92.12 % with crop + flip, whose
-  training accuracy stayed at the test accuracy's level (one seed each, same code, 2-core CPU, 2026-12-01).
+  training accuracy stayed at the test accuracy's level (one run each, same initial weights, 2-core CPU, 2026-12-01).
 * MNIST: pad 2 + crop only — digits are not mirror-invariant (a mirrored 2 or 7 is not a digit).
 * digits (scikit-learn 8×8): none — a 1-pixel shift is 12 % of the image, and the set is for seconds-long demos.
 """

@@ -60,6 +60,7 @@ def test_shortcut_a_keeps_channels_last_in_both_passes(stride):
     assert torch.equal(grads[torch.channels_last][0], grads[torch.contiguous_format][0])
     torch.testing.assert_close(grads[torch.channels_last][1], grads[torch.contiguous_format][1])
 
+
 def test_make_shortcut_options():
     assert make_shortcut("A", 16, 16) is None and make_shortcut("B", 16, 16) is None
     assert isinstance(make_shortcut("A", 16, 32, 2), ShortcutA)
