@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "grad_norms": "gradients", "loss_landscape_1d": "landscape", "loss_landscape_2d": "landscape",
 }
 _SUBMODULES = (
-    "hardware", "blocks", "models", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
+    "hardware", "limits", "blocks", "models", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
     "distributed", "history", "train", "cli", "plots", "gradients", "landscape", "family", "book",
 )
 

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import limits as limits_
+
 Direction = dict[str, Tensor]
 NORMS = ("filter", "layer", "none")
 
@@ -104,7 +106,7 @@ def _mean_loss(model: nn.Module, batches: list[tuple[Tensor, Tensor]], loss_fn: 
 def _slice(model: nn.Module, data_batches: Iterable[Any], directions: list[Direction], grid: list[Tensor],
            device: torch.device | str | None, loss_fn: Callable[..., Tensor] | None) -> Tensor:
     """Loss on the full grid ``w + sum_k grid_k[i_k] * directions[k]``; weights and mode restored exactly."""
-    batches = _batches(data_batches)
+    batches = _batches(data_batches)[: limits_.current().eval_batches]  # capped only in smoke tests
     loss_fn = loss_fn or F.cross_entropy
     params = dict(model.named_parameters())
     dev = torch.device(device) if device is not None else next(iter(params.values())).device

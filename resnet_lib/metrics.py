@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import limits as limits_
+
 
 @dataclass
 class EvalResult:
@@ -90,7 +92,7 @@ def evaluate(model: nn.Module, data_or_loader: Any, device: str | torch.device |
     metrics, losses, n = None, [], 0
     try:
         with torch.inference_mode():
-            for x, y in batches:
+            for x, y in limits_.take(batches, limits_.current().eval_batches):  # capped only in smoke tests
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
                 with autocast:
                     logits = model(x)

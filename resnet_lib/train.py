@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 
 from . import distributed as dist_
+from . import limits as limits_
 from .checkpoint import (CHECKPOINT_NAME, CheckpointError, config_mismatch, load_checkpoint, load_model_state,
                          rng_state, save_checkpoint, set_rng_state)
 from .data import AUGMENTS
@@ -263,9 +264,12 @@ def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overri
     opt = build_optimizer(model, cfg)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    lim = limits_.current()  # smoke tests cap the work (resnet_lib.limits); normally no caps
     hist = History(meta={"config": cfg.to_dict(), "model": type(model).__name__, "data": getattr(data, "name", None),
                          "train_size": len(data.y_train), "device": dev.type, "precision": precision,
                          "channels_last": cl, "world_size": rank.world_size})
+    if lim.active:
+        hist.meta["limits"] = lim.to_dict()
     start_epoch, step = 0, 0
     ckpt_path = Path(cfg.out) / CHECKPOINT_NAME if cfg.out else None
     if ckpt_path is not None and ckpt_path.exists():
@@ -275,6 +279,7 @@ def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overri
         state = load_checkpoint(ckpt_path)
         diff = config_mismatch(state.get("config", {}), cfg.to_dict(), ignore=RUNTIME_FIELDS)
         diff += config_mismatch(state.get("data", {}), _data_fingerprint(data))
+        diff += config_mismatch(state.get("limits", {}), lim.to_dict() if lim.active else {})
         if diff:
             raise CheckpointError(f"{ckpt_path} was written by a different run ({'; '.join(diff)[:300]}): "
                                   "use the same arguments or a fresh --out dir")
@@ -307,7 +312,8 @@ def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overri
     net = _maybe_compile(net, cfg.compile, say)
     check_each_step = dev.type == "cpu" and not rank.enabled  # .item() is free on CPU; elsewhere it would sync
 
-    for epoch in range(start_epoch, cfg.epochs):
+    last_epoch = cfg.epochs if lim.epochs is None else min(cfg.epochs, start_epoch + lim.epochs)
+    for epoch in range(start_epoch, last_epoch):
         t0 = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
@@ -315,7 +321,7 @@ def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overri
         first_bad = torch.full((), 2**62, dtype=torch.int64, device=dev)
         seen, logged, lr = 0, [], cfg.lr
         bar = _progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", cfg.quiet or not rank.is_main)
-        for i, (x, y) in enumerate(train_loader(epoch)):
+        for i, (x, y) in enumerate(limits_.take(train_loader(epoch), lim.train_steps)):
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             lr = lr_at(step, total_steps, steps_per_epoch, cfg)
             for g in opt.param_groups:
@@ -376,7 +382,8 @@ def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overri
             save_checkpoint({"format": 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
                              "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "epoch": epoch + 1,
                              "step": step, "rng": rng_state(), "history": hist.to_dict(), "config": cfg.to_dict(),
-                             "data": _data_fingerprint(data)}, ckpt_path)
+                             "data": _data_fingerprint(data), "limits": lim.to_dict() if lim.active else {}},
+                            ckpt_path)
             hist.save(ckpt_path.parent / "history.json")
         dist_.barrier()
     model.train(was_training)
@@ -413,7 +420,8 @@ def _evaluate(model: nn.Module, data: Any, split: str, cfg: TrainConfig, dev: to
     loss = torch.zeros((), dtype=torch.float64, device=dev)
     correct = torch.zeros((), dtype=torch.int64, device=dev)
     n = 0
-    for x, y in data.loader(split, cfg.eval_batch_size, shuffle=False, augment=False, channels_last=cl):
+    batches = data.loader(split, cfg.eval_batch_size, shuffle=False, augment=False, channels_last=cl)
+    for x, y in limits_.take(batches, limits_.current().eval_batches):
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
         with _autocast(dev, precision):
             out = model(x)

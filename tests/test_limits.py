@@ -1,0 +1,91 @@
+"""resnet_lib.limits and the book's smoke mode: caps are honoured by fit/evaluate/landscape, claims are not checked."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import resnet_lib as rl
+from resnet_lib import limits
+from resnet_lib.data import DataBundle
+
+
+def _bundle(n: int = 96, classes: int = 3) -> DataBundle:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=g)
+    y = torch.arange(n) % classes
+    return DataBundle("digits", x, y, x[:0], y[:0], x[:64], y[:64], (0.5,), (0.25,), [str(i) for i in range(classes)],
+                      "none", 0, "generated")
+
+
+def _tiny() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+
+
+def test_no_limits_by_default() -> None:
+    assert limits.current() == limits.NO_LIMITS and not limits.current().active
+
+
+def test_fit_stops_at_the_caps_and_records_them() -> None:
+    cfg = rl.TrainConfig(epochs=5, batch_size=8, quiet=True, log_every_steps=1, eval_splits=("test",),
+                         eval_batch_size=8)
+    with limits.limited(limits.RunLimits(epochs=2, train_steps=3, eval_batches=1)):
+        h = rl.fit(_tiny(), _bundle(), cfg)
+    assert len(h.epochs) == 2
+    assert [s[0] for s in h.steps] == [0, 1, 2, 3, 4, 5]  # 3 steps per epoch, not 12
+    assert h.meta["limits"] == {"epochs": 2, "train_steps": 3, "eval_batches": 1}
+    assert h.epochs[-1]["lr"] > 1e-3  # one-cycle computed for 5 epochs: after 2 of them the rate is still high
+    assert limits.current() == limits.NO_LIMITS  # the block's limits are gone after it
+    full = rl.fit(_tiny(), _bundle(), cfg)
+    assert len(full.epochs) == 5 and "limits" not in full.meta and len(full.steps) == 60
+
+
+def test_evaluate_reads_at_most_eval_batches() -> None:
+    batches = [(torch.randn(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)) for _ in range(5)]
+    with limits.limited(limits.RunLimits(eval_batches=2)):
+        assert rl.evaluate(_tiny(), batches, num_classes=3).n == 8
+    assert rl.evaluate(_tiny(), batches, num_classes=3).n == 20
+
+
+def test_landscape_uses_at_most_eval_batches() -> None:
+    model = _tiny()
+    seen = []
+    model.register_forward_hook(lambda m, i, o: seen.append(len(i[0])))
+    batches = [(torch.randn(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)) for _ in range(3)]
+    with limits.limited(limits.RunLimits(eval_batches=1)):
+        rl.loss_landscape_1d(model, batches, alphas=torch.tensor([0.0]))
+    assert seen == [4]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_bad_limits_are_one_line_errors(bad) -> None:
+    with pytest.raises(ValueError, match="use a positive int"):
+        limits.RunLimits(train_steps=bad)
+    with pytest.raises(ValueError, match="RunLimits or None"):
+        limits.set_limits({"epochs": 1})
+
+
+def test_smoke_setup_installs_limits_and_skips_claims(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("RESNET_BOOK_SMOKE", "1")
+    try:
+        ctx = rl.book.setup(quiet=True)
+        assert ctx.smoke and limits.current() == limits.SMOKE_LIMITS
+        assert ctx.claim(False, "a claim about results") is False  # not checked, not raised
+        assert capsys.readouterr().out.startswith(rl.book.NOT_CHECKED + " (smoke run")
+    finally:
+        limits.set_limits(None)
+    ctx = rl.book.setup(quiet=True, smoke=False)
+    assert limits.current() == limits.NO_LIMITS
+    assert ctx.claim(True, "holds") is True
+    with pytest.raises(AssertionError, match="does not hold"):
+        ctx.claim(False, "does not hold")
+    assert ctx.claim(False, "about the full profile", profile="full") is False  # quick profile: not checked
+    assert "measured in the full profile" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="not a profile"):
+        ctx.claim(True, "x", profile="fast")
+
+
+@pytest.mark.parametrize("value", ["maybe", "2"])
+def test_bad_smoke_variable(monkeypatch, value) -> None:
+    monkeypatch.setenv("RESNET_BOOK_SMOKE", value)
+    with pytest.raises(ValueError, match="RESNET_BOOK_SMOKE"):
+        rl.book.setup(quiet=True)
