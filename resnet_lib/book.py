@@ -8,6 +8,11 @@ A chapter starts with::
     with ctx.timer() as t:
         ...                               # an experiment
     ax.set_title(ctx.label("Fashion-MNIST", t.seconds))
+    ctx.claim(acc > 0.9, "ResNet-20 beats 90 %")  # a claim about results: asserted, except in a smoke run
+
+Smoke runs (``RESNET_BOOK_SMOKE=1``, usually with ``RESNET_BOOK_PROFILE=full``) test a profile's code in about a
+minute: :func:`setup` installs :data:`resnet_lib.limits.SMOKE_LIMITS` (two epochs of two steps, two batches per
+evaluation), and :meth:`BookContext.claim` reports each claim as not checked instead of asserting it.
 """
 from __future__ import annotations
 
@@ -22,11 +27,13 @@ from typing import Any, TypeVar
 
 import torch
 
+from . import limits
 from .hardware import device as pick_device
 from .hardware import cpu_label, seed_everything
 
 PROFILES = ("quick", "full")
 T = TypeVar("T")
+NOT_CHECKED = "claim not checked"  # how an unchecked claim's line starts (chapters/conftest.py looks for it)
 
 
 def on_colab() -> bool:
@@ -42,6 +49,16 @@ def default_profile(dev: torch.device) -> str:
             raise ValueError(f"RESNET_BOOK_PROFILE={env!r} is not a profile: use 'quick' or 'full'")
         return env
     return "full" if dev.type == "cuda" else "quick"
+
+
+def smoke_requested() -> bool:
+    """True when ``RESNET_BOOK_SMOKE`` asks for a smoke run (``1``/``true``/``yes``; ``0``/``false``/empty: no)."""
+    env = os.environ.get("RESNET_BOOK_SMOKE", "").strip().lower()
+    if env in ("", "0", "false", "no"):
+        return False
+    if env in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"RESNET_BOOK_SMOKE={env!r} is not understood: use 1 (smoke run) or 0")
 
 
 @dataclass
@@ -66,6 +83,7 @@ class BookContext:
     profile: str  # "quick" (CPU-friendly, minutes) or "full" (GPU or long CPU run)
     device: torch.device  # where models and device-resident data live
     seed: int  # every experiment in the chapter derives its seed from this
+    smoke: bool = False  # a smoke run: every training/evaluation capped (resnet_lib.limits), claims not checked
 
     def pick(self, quick: T, full: T) -> T:
         """Return ``quick`` in the quick profile and ``full`` in the full one."""
@@ -87,13 +105,38 @@ class BookContext:
             parts.append(f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2f} s")
         return " · ".join(parts)
 
+    def claim(self, holds: Any, what: str, *, profile: str | None = None) -> bool:
+        """Assert a claim about results, or say plainly why it is not checked.
+
+        Args:
+            holds: the claim's truth value, e.g. ``err56 > err20 + 0.01``.
+            what: the claim in words (the assertion message).
+            profile: the profile whose results the claim is about; in another profile it is not checked.
+        Returns:
+            True if the claim was checked (and held), False if it was not checked.
+        Raises:
+            AssertionError: a checked claim does not hold.
+        """
+        if profile is not None and profile not in PROFILES:
+            raise ValueError(f"profile={profile!r} is not a profile: use 'quick', 'full' or None")
+        why = ("smoke run: capped training, its results are no measurement" if self.smoke else
+               f"measured in the {profile} profile, this is the {self.profile} profile"
+               if profile not in (None, self.profile) else None)
+        if why is not None:
+            print(f"{NOT_CHECKED} ({why}): {what}")
+            return False
+        if not holds:
+            raise AssertionError(what)
+        return True
+
     @staticmethod
     def timer() -> Timer:
         """A fresh :class:`Timer`; use as ``with ctx.timer() as t: ...`` then read ``t.seconds``."""
         return Timer()
 
 
-def setup(seed: int = 0, profile: str | None = None, device: str | None = None, quiet: bool = False) -> BookContext:
+def setup(seed: int = 0, profile: str | None = None, device: str | None = None, quiet: bool = False,
+          smoke: bool | None = None) -> BookContext:
     """Seed everything, pick the device and the profile, and print one line saying so.
 
     Args:
@@ -101,6 +144,8 @@ def setup(seed: int = 0, profile: str | None = None, device: str | None = None, 
         profile: ``"quick"`` or ``"full"``; default from ``RESNET_BOOK_PROFILE`` or the device.
         device: ``"auto"``/``None``, ``"cpu"``, ``"cuda"``, ``"mps"``.
         quiet: do not print the summary line.
+        smoke: a smoke run (see the module docstring); default from ``RESNET_BOOK_SMOKE``. It installs
+            :data:`resnet_lib.limits.SMOKE_LIMITS` process-wide; ``smoke=False`` removes any limits.
     Returns:
         A :class:`BookContext`.
     """
@@ -108,11 +153,17 @@ def setup(seed: int = 0, profile: str | None = None, device: str | None = None, 
     prof = default_profile(dev) if profile is None else profile
     if prof not in PROFILES:
         raise ValueError(f"profile={prof!r} is not a profile: use 'quick' or 'full'")
+    smoke = smoke_requested() if smoke is None else bool(smoke)
     seed_everything(seed)
-    ctx = BookContext(profile=prof, device=dev, seed=seed)
+    limits.set_limits(limits.SMOKE_LIMITS if smoke else None)
+    ctx = BookContext(profile=prof, device=dev, seed=seed, smoke=smoke)
     if not quiet:
         print(f"resnet_lib book set-up: profile={prof}, device={ctx.device_name}, torch {torch.__version__}, "
               f"Python {platform.python_version()}, seed={seed}")
+        if smoke:
+            lim = limits.SMOKE_LIMITS
+            print(f"SMOKE RUN: every training stops after {lim.epochs} epochs of {lim.train_steps} steps and every "
+                  f"evaluation after {lim.eval_batches} batches; claims about results are not checked")
     return ctx
 
 
