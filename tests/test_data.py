@@ -16,6 +16,8 @@ from torchvision.transforms.v2 import functional as TF
 from resnet_lib import data as rd
 from resnet_lib.data import DataNotFoundError, _crop_flip, load_data
 
+from cifar_files import accept_generated_files, write_cifar  # tests/cifar_files.py
+
 pytestmark = pytest.mark.timeout(120)
 FMNIST = rd.DEBIAN_FASHION_MNIST
 needs_fmnist = pytest.mark.skipif(not (FMNIST / "train-images-idx3-ubyte.gz").is_file(),
@@ -25,40 +27,10 @@ needs_fmnist = pytest.mark.skipif(not (FMNIST / "train-images-idx3-ubyte.gz").is
 
 # --------------------------------------------------------------------------------------------- generated CIFAR
 
-def write_cifar(root: Path, kind: str = "cifar10", n_train: int = 60, n_test: int = 20) -> None:
-    """A tiny CIFAR folder in the real format. Image i of the training files carries i in its first two pixels
-    (red channel), so tests can tell every image apart. Keys are str: the real files are Python 2 pickles whose
-    str keys load as str under ``encoding="latin1"`` (torchvision's choice) and as b"data" under ``"bytes"``."""
-    rng = np.random.default_rng(0)
-    k = 10 if kind == "cifar10" else 100
-    folder = root / ("cifar-10-batches-py" if kind == "cifar10" else "cifar-100-python")
-    folder.mkdir(parents=True)
-    label_key = "labels" if kind == "cifar10" else "fine_labels"
-
-    def batch(ids: np.ndarray) -> dict:
-        x = rng.integers(0, 256, (len(ids), 3072), dtype=np.uint8)
-        x[:, 0], x[:, 1] = ids // 256, ids % 256
-        return {"data": x, label_key: [int(i) % k for i in ids], "batch_label": "generated"}
-
-    train_ids = np.arange(n_train)
-    if kind == "cifar10":
-        for j, part in enumerate(np.array_split(train_ids, 5), 1):
-            (folder / f"data_batch_{j}").write_bytes(pickle.dumps(batch(part), protocol=2))
-        (folder / "test_batch").write_bytes(pickle.dumps(batch(10_000 + np.arange(n_test)), protocol=2))
-        meta = ("batches.meta", {"label_names": [f"c{i}" for i in range(k)]})
-    else:
-        (folder / "train").write_bytes(pickle.dumps(batch(train_ids), protocol=2))
-        (folder / "test").write_bytes(pickle.dumps(batch(10_000 + np.arange(n_test)), protocol=2))
-        meta = ("meta", {"fine_label_names": [f"f{i}" for i in range(k)], "coarse_label_names": ["x"] * 20})
-    (folder / meta[0]).write_bytes(pickle.dumps(meta[1], protocol=2))
-
-
 @pytest.fixture
 def cifar_root(tmp_path, monkeypatch):
-    """torchvision checks every CIFAR file against the md5 of the real one (``check_integrity(path, md5)``, which
-    ``CIFAR10._check_integrity`` and ``_load_meta`` call through the name imported into torchvision.datasets.cifar).
-    Generated files cannot match, so that name is replaced by a file-exists check; the parsing stays torchvision's."""
-    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda fpath, md5=None: Path(fpath).is_file())
+    """Tiny generated CIFAR-10/100 folders (tests/cifar_files.py), read by torchvision with its md5 check replaced."""
+    accept_generated_files(monkeypatch)
     write_cifar(tmp_path / "c10", "cifar10")
     write_cifar(tmp_path / "c100", "cifar100")
     return tmp_path
