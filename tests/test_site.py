@@ -192,3 +192,48 @@ def test_search_finds_residual(browser, server) -> None:
         assert not visit.errors, f"search: JavaScript errors {visit.errors}"
     finally:
         visit.close()
+
+
+def _built_from(path: str) -> Path | None:
+    """The notebook a chapter page was rendered from: myst-nb's copy of it, with the outputs the page shows."""
+    nb = ROOT / "_build" / "jupyter_execute" / path.replace(".html", ".ipynb")
+    return nb if nb.is_file() else None
+
+
+def _images_and_first_text(nb_path: Path, figure_cells: list[str]) -> tuple[int, str | None]:
+    """Output images and the first printed line of a notebook; cells that make a pyplot figure go to figure_cells."""
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    images, text = 0, None
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "plt.subplots(" in cell.source:
+            figure_cells.append(cell.source.splitlines()[0])
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.output_type in ("display_data", "execute_result") and "image/png" in out.get("data", {}):
+                images += 1
+            if text is None and out.output_type == "stream" and out.text.strip():
+                text = out.text.strip().splitlines()[0]
+    return images, text
+
+
+@pytest.mark.parametrize("path", [p for p in _pages() if p.startswith("chapters/")] or ["chapters/none.html"])
+def test_chapter_page_shows_its_execution(browser, server, path: str) -> None:
+    """Every figure and the first printed line of the execution the page was built from are on the page."""
+    nb_path = _built_from(path)
+    assert nb_path is not None, f"{path}: no executed notebook under _build/jupyter_execute for it"
+    figure_cells: list[str] = []
+    images, first_line = _images_and_first_text(nb_path, figure_cells)
+    assert images >= len(figure_cells), (f"{path}: {len(figure_cells)} cells make a figure but the execution holds "
+                                         f"{images} images (inline backend lost?)")
+    visit = Visit(browser, server)
+    try:
+        visit.goto(path)
+        shown = visit.page.locator(".cell_output img").count()
+        text = visit.page.locator("main").inner_text()
+    finally:
+        visit.close()
+    assert shown == images, f"{path}: the page shows {shown} output images, its executed notebook has {images}"
+    if first_line is not None:
+        assert " ".join(first_line.split()) in " ".join(text.split()), \
+            f"{path}: the executed notebook's first printed line {first_line!r} is not on the page"
