@@ -1,18 +1,49 @@
 #!/usr/bin/env bash
-# The whole test suite, from nothing: set-up, library tests, the chapters executed by nbval (quick profile),
-# the website build (zero warnings) and the browser test of every page.
+# The whole test suite, from nothing: set-up, library tests, the chapters executed ONCE by nbval (quick profile;
+# the website publishes exactly that execution), every chapter's full profile as a smoke run (capped training,
+# generated CIFAR files), the website build (zero warnings, nothing executed) and the browser test of every page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+t_setup=$SECONDS
 bash scripts/setup.sh
+t_setup=$((SECONDS - t_setup))
 export RESNET_BOOK_PROFILE="${RESNET_BOOK_PROFILE:-quick}" PYTHONHASHSEED=0
-VPY=.venv/bin/python
+export PATH="$ROOT/.venv/bin:$PATH"   # nbval's kernels run in this environment
+VPY="$ROOT/.venv/bin/python"
+EXECUTED="$ROOT/_build/executed"
+SMOKE_DATA="$ROOT/_build/smoke-data"
 t0=$SECONDS
-echo "[test] 1/4 library tests"
+declare -a split
+lap() { split+=("$1 $(($SECONDS - $2)) s"); }
+
+echo "[test] 1/5 library tests"
+t=$SECONDS
 "$VPY" -m pytest tests -m "not browser" -q -p no:cacheprovider --timeout 900 --durations=15
-echo "[test] 2/4 chapters under nbval (profile: $RESNET_BOOK_PROFILE)"
-"$VPY" -m pytest --nbval-lax --nbval-current-env chapters -q -p no:cacheprovider --durations=5
-echo "[test] 3/4 website build"
-bash scripts/build_book.sh
-echo "[test] 4/4 browser test of the built site"
+lap "library tests" $t
+
+echo "[test] 2/5 chapters under nbval (profile: $RESNET_BOOK_PROFILE), published to $EXECUTED"
+t=$SECONDS
+rm -rf "$EXECUTED"
+"$VPY" -m pytest --nbval-lax --nbval-current-env chapters -q -p no:cacheprovider -rs --durations=5 \
+  --publish-dir "$EXECUTED"
+lap "chapters (nbval, $RESNET_BOOK_PROFILE)" $t
+
+echo "[test] 3/5 every chapter's full profile as a smoke run (RESNET_BOOK_SMOKE=1: capped training, claims skipped)"
+t=$SECONDS
+"$VPY" tests/cifar_files.py "$SMOKE_DATA"
+RESNET_BOOK_PROFILE=full RESNET_BOOK_SMOKE=1 RESNET_DATA_DIR="$SMOKE_DATA" IPYTHONDIR="$SMOKE_DATA/ipython" \
+  "$VPY" -m pytest --nbval-lax --nbval-current-env chapters -q -p no:cacheprovider -rs --durations=5
+lap "chapters (nbval, full profile, smoke)" $t
+
+echo "[test] 4/5 website build from the tested execution (nothing is executed again)"
+t=$SECONDS
+bash scripts/build_book.sh --executed "$EXECUTED"
+lap "website build" $t
+
+echo "[test] 5/5 browser test of the built site"
+t=$SECONDS
 "$VPY" -m pytest tests -m browser -q -p no:cacheprovider --timeout 600
-echo "[test] all passed in $((SECONDS - t0)) s (after set-up)"
+lap "browser test" $t
+
+echo "[test] all passed in $((SECONDS - t0)) s after a ${t_setup} s set-up: $(IFS=';'; echo "${split[*]}" | sed 's/;/; /g')"
