@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         model = get_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels)
         out = Path(cfg.out) if cfg.out else None
         info = run_info(cfg, device)
+        # what the run actually used, resolved from the config's defaults (augment=None: the data set's policy)
+        info["data"] = {"name": data.name, "source": data.source, "train": len(data.y_train), "val": len(data.y_val),
+                        "test": len(data.y_test), "augment": data._policy("train", cfg.augment), "pad": data.pad}
         if out is not None and rank.is_main:
             if (out / CHECKPOINT_NAME).exists() and not cfg.resume:
                 raise CheckpointError(f"{out / CHECKPOINT_NAME} already holds a run: pass --resume to continue "

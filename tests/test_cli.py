@@ -34,6 +34,8 @@ def test_cli_writes_history_checkpoint_and_run_json(tmp_path):
     assert run["start_time"] and run["end_time"] and "git_commit" in run and run["device"] == "cpu"
     assert run["final"]["test_acc"] == h.final("test_acc")
     assert 0.0 <= run["final_test"]["accuracy"] <= 1.0
+    assert run["data"] == {"name": "digits", "source": "scikit-learn load_digits (bundled)", "train": 128, "val": 64,
+                           "test": 64, "augment": "none", "pad": 0}  # the policy resolved from augment=None
 
 
 def test_parser_maps_every_config_field():
