@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
 }
 _SUBMODULES = (
     "hardware", "limits", "blocks", "models", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
-    "distributed", "history", "train", "cli", "plots", "gradients", "landscape", "family", "book",
+    "distributed", "history", "train", "cli", "plots", "diagrams", "gradients", "landscape", "family", "book",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
