@@ -63,7 +63,8 @@ def cache_dir() -> Path:
 
 def _seed_of(*words: int) -> int:
     """A well-mixed 63-bit seed from integers (NumPy's SeedSequence), for independent torch.Generator streams."""
-    return int(np.random.SeedSequence([int(w) for w in words]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    state = np.random.SeedSequence([int(w) for w in words]).generate_state(1, dtype=np.uint64)[0]
+    return int(state) >> 1  # shift a Python int: NumPy 1.26 refuses np.uint64 >> int (no common type)
 
 
 def _generator(*words: int) -> torch.Generator:
