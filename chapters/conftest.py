@@ -39,6 +39,16 @@ def _unchecked(item: pytest.Item) -> list[str]:
     return lines
 
 
+def skip_reason(unchecked: list[str]) -> str:
+    """``["claim not checked (why): what", ...]`` -> ``"N claim(s) not checked (why): what; what"`` per reason."""
+    by_why: dict[str, list[str]] = {}
+    for line in unchecked:
+        why, _, what = line[len(NOT_CHECKED):].strip().partition("): ")
+        by_why.setdefault(why.lstrip("("), []).append(what)
+    return " | ".join(f"{len(w)} {'claim' if len(w) == 1 else 'claims'} not checked ({why}): {'; '.join(w)}"
+                      for why, w in by_why.items())
+
+
 class _Publisher:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -129,15 +139,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report: pytest.TestReport = outcome.get_result()
     if _is_cell(item) and report.when == "call" and report.passed:
         unchecked = _unchecked(item)
-        if unchecked:  # "claim not checked (why): what" -> "N claim(s) not checked (why): what; what"
-            by_why: dict[str, list[str]] = {}
-            for line in unchecked:
-                why, _, what = line[len(NOT_CHECKED):].partition(": ")
-                by_why.setdefault(why.strip(), []).append(what)
+        if unchecked:
             report.outcome = "skipped"
-            report.longrepr = (str(item.path), item.cell_num, " | ".join(
-                f"{len(w)} {NOT_CHECKED.replace('claim', 'claim' if len(w) == 1 else 'claims')} {why}: {'; '.join(w)}"
-                for why, w in by_why.items()))
+            report.longrepr = (str(item.path), item.cell_num, skip_reason(unchecked))
     pub = getattr(item.config, "_chapters_publisher", None)
     if pub is not None and _is_cell(item):
         pub.report(item, report)

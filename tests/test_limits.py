@@ -89,3 +89,19 @@ def test_bad_smoke_variable(monkeypatch, value) -> None:
     monkeypatch.setenv("RESNET_BOOK_SMOKE", value)
     with pytest.raises(ValueError, match="RESNET_BOOK_SMOKE"):
         rl.book.setup(quiet=True)
+
+
+def test_unchecked_claims_become_one_skip_reason_per_cause() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "chapters" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("chapters_conftest", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.NOT_CHECKED == rl.book.NOT_CHECKED
+    smoke = f"{rl.book.NOT_CHECKED} (smoke run: capped training, its results are no measurement)"
+    lines = [f"{smoke}: a: x > y", f"{smoke}: b", f"{rl.book.NOT_CHECKED} (measured in the quick profile): c"]
+    assert mod.skip_reason(lines) == ("2 claims not checked (smoke run: capped training, its results are no "
+                                      "measurement): a: x > y; b | 1 claim not checked (measured in the quick "
+                                      "profile): c")
