@@ -90,14 +90,18 @@ def run_info(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     from .hardware import cpu_label
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+        here = Path(__file__).parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                                 text=True, timeout=10).stdout.strip() or None
+        # uncommitted changes to tracked files mean the commit alone does not say which code ran
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                    capture_output=True, text=True, timeout=10).stdout.strip()) if commit else None
     except (OSError, subprocess.SubprocessError):
-        commit = None
+        commit, dirty = None, None
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{_cpu_model() or platform.machine()} ({cpu_label()})" if device.type == "cpu" \
         else device.type
-    return {"config": cfg.to_dict(), "git_commit": commit, "device": str(device), "device_name": name,
+    return {"config": cfg.to_dict(), "git_commit": commit, "git_dirty": dirty, "device": str(device), "device_name": name,
             "world_size": dist_.info().world_size, "argv": sys.argv,
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "torchvision": torchvision.__version__, "numpy": numpy.__version__, "resnet_lib": __version__},

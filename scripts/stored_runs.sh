@@ -4,7 +4,7 @@
 # checkpoint is not (it is only needed to resume). 23 minutes on a 2-core CPU (measured 2026-11-23).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
+PY=${PY:-.venv/bin/python}  # e.g. PY=/path/to/.venv/bin/python when run from a worktree at a fixed commit
 # the paper's CIFAR recipe (Sec. 4.2) on 30k Fashion-MNIST images: SGD 0.9, wd 1e-4, lr 0.1 divided by 10 at
 # 50 % and 75 %, batch 128, crop + flip; a 1-epoch linear warm-up from 0.01 for every net (the paper warmed up
 # ResNet-110; applied to all four so that the only difference between the runs is the architecture)

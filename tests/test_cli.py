@@ -31,7 +31,7 @@ def test_cli_writes_history_checkpoint_and_run_json(tmp_path):
     assert run["status"] == "finished" and run["config"]["model"] == "resnet20" and run["config"]["seed"] == 3
     assert run["config"]["schedule"] == "step" and run["config"]["warmup_epochs"] == 0.5
     assert set(run["versions"]) == {"python", "torch", "torchvision", "numpy", "resnet_lib"}
-    assert run["start_time"] and run["end_time"] and "git_commit" in run and run["device"] == "cpu"
+    assert run["start_time"] and run["end_time"] and "git_commit" in run and "git_dirty" in run and run["device"] == "cpu"
     assert run["final"]["test_acc"] == h.final("test_acc")
     assert 0.0 <= run["final_test"]["accuracy"] <= 1.0
     assert run["data"] == {"name": "digits", "source": "scikit-learn load_digits (bundled)", "train": 128, "val": 64,
