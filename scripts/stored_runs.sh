@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-create the stored longer runs that chapter 3 plots next to its live quick run (chapters/results/).
-# Each is one `python -m resnet_lib.train` call; its history.json and run.json (provenance) are kept, the
-# checkpoint is not (it is only needed to resume). 23 minutes on a 2-core CPU (measured 2026-11-23).
+# Each is one `python -m resnet_lib.train` call; its history.json and run.json (provenance) are kept, and the final
+# weights as model.pt (fp32 state_dict, for the chapters that read a trained network); the checkpoint is not (it
+# is only needed to resume). The time of each run is in its run.json (start_time, end_time, device_name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}  # e.g. PY=/path/to/.venv/bin/python when run from a worktree at a fixed commit
@@ -17,5 +18,7 @@ for model in "$@"; do
   rm -rf "$out"
   echo "[runs] $model -> $out"
   "$PY" -m resnet_lib.train --model "$model" "${recipe[@]}" --out "$out"
+  "$PY" -c "import sys, torch; from resnet_lib.checkpoint import load_checkpoint
+torch.save(load_checkpoint(sys.argv[1] + '/checkpoint.pt')['model'], sys.argv[1] + '/model.pt')" "$out"
   rm -f "$out/checkpoint.pt"
 done
