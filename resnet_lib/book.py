@@ -195,6 +195,39 @@ def load_run(directory: str | os.PathLike[str], *, fetch_from: str | None = None
     return History.load(d / "history.json"), json.loads((d / "run.json").read_text(encoding="utf-8"))
 
 
+def load_run_weights(directory: str | os.PathLike[str], model: Any, *, fetch_from: str | None = None) -> Any:
+    """Load a stored run's final weights (``model.pt``, written by ``scripts/stored_runs.sh``) into ``model``.
+
+    Args:
+        directory: the stored run's folder (as for :func:`load_run`).
+        model: a network of the run's architecture (``rl.get_model(run_info["config"]["model"], ...)``).
+        fetch_from: where to download ``model.pt`` from when ``directory`` lacks it (see :func:`load_run`).
+    Returns:
+        ``model``, in evaluation mode, with the weights loaded strictly (every key, every shape).
+    Raises:
+        ValueError: ``model.pt`` is missing (and could not be fetched), unreadable, or of another architecture.
+    """
+    import torch
+
+    from .checkpoint import CheckpointError, load_model_state
+
+    d = Path(directory)
+    if not (d / "model.pt").is_file() and fetch_from:
+        _fetch(fetch_from.rstrip("/"), d, ["model.pt"])
+    if not (d / "model.pt").is_file():
+        raise ValueError(f"{d} holds no weights (model.pt): re-create the stored runs with bash scripts/stored_runs.sh")
+    try:
+        state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+        load_model_state(model, state, source=str(d / "model.pt"))
+    except CheckpointError as e:
+        raise ValueError(str(e).replace("use a fresh --out dir or the same --model as the stored run",
+                                        "build the model the run names in its run.json")) from None
+    except Exception as e:  # truncated or foreign file
+        raise ValueError(f"{d / 'model.pt'} cannot be read ({type(e).__name__}): re-create it with "
+                         "bash scripts/stored_runs.sh") from None
+    return model.eval()
+
+
 def _fetch(base: str, d: Path, names: list[str]) -> None:
     import urllib.request
 

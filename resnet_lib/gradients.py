@@ -47,9 +47,10 @@ def _measurement(model: nn.Module, train: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _forward_order(model: nn.Module) -> Iterator[list[tuple[str, nn.Module]]]:
-    """Collect ``(name, module)`` of the conv/linear layers in the order the forward pass first calls them."""
-    names = {m: n for n, m in model.named_modules() if isinstance(m, _WEIGHTED)}
+def _forward_order(model: nn.Module, types: tuple[type[nn.Module], ...] = _WEIGHTED
+                   ) -> Iterator[list[tuple[str, nn.Module]]]:
+    """Collect ``(name, module)`` of the layers of ``types`` in the order the forward pass first calls them."""
+    names = {m: n for n, m in model.named_modules() if isinstance(m, types)}
     order: list[tuple[str, nn.Module]] = []
     seen: set[int] = set()
 
@@ -106,6 +107,55 @@ def grad_norms(model: nn.Module, x: Tensor, y: Tensor,
     return {f"{n}.weight": _l2(g) for (n, _), g in zip(layers, grads)}
 
 
+def block_input_grad_norms(model: nn.Module, x: Tensor, y: Tensor,
+                           loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+                           train: bool = True) -> dict[str, float]:
+    """L2 norm of the loss gradient with respect to each residual block's *input*, ``||dL/dx_l||``.
+
+    The quantity of He et al. 2016b, eq. 5 (``dE/dx_l``), as opposed to :func:`grad_norms`' weight gradients.
+    Blocks are the children of the stages ``layer1`` … ``layer4`` (torchvision's names, which ``resnet_lib``'s
+    models keep); the last entry, ``"head"``, is the input of ``avgpool``, i.e. the last block's output ``x_L``.
+
+    Args:
+        model: a network with ``layerK`` stages (modes, buffers and ``.grad`` fields are left as they were).
+        x: input batch, shape ``(N, C, H, W)``; y: targets, shape ``(N,)``.
+        loss_fn: ``loss_fn(logits, y) -> scalar``; default ``F.cross_entropy`` (mean over the batch).
+        train: run the pass in train mode (BatchNorm uses batch statistics).
+    Returns:
+        ``{"layer1.0": ||dL/dx||, ..., "head": ||dL/dx_L||}`` in forward order (input side first).
+    """
+    import re
+
+    _check_batch(model, x, y)
+    loss_fn = F.cross_entropy if loss_fn is None else loss_fn
+    names = [n for n, _ in model.named_modules() if re.fullmatch(r"layer\d+\.\d+", n)]
+    modules = dict(model.named_modules())
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no blocks named layerK.i (torchvision's layout): "
+                         "use a resnet_lib or torchvision ResNet")
+    if isinstance(modules.get("avgpool"), nn.Module):
+        names.append("avgpool")
+    inputs: dict[str, Tensor] = {}
+
+    def capture(name: str) -> Callable[..., None]:
+        def hook(_m: nn.Module, args: tuple[Tensor, ...]) -> None:  # returns None: input unchanged
+            inputs.setdefault(name, args[0])
+        return hook
+
+    with _measurement(model, train):
+        hooks = [modules[n].register_forward_pre_hook(capture(n)) for n in names]
+        try:
+            with torch.enable_grad():
+                loss = loss_fn(model(x.detach().requires_grad_(True)), y)
+        finally:
+            for h in hooks:
+                h.remove()
+        if loss.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
+        grads = torch.autograd.grad(loss, [inputs[n] for n in names])
+    return {("head" if n == "avgpool" else n): _l2(g) for n, g in zip(names, grads)}
+
+
 def _l2(g: Tensor) -> float:
     """L2 norm that survives tiny values: squaring 1e-24 underflows float32, so divide by the max first."""
     g = g.detach().float()
@@ -118,15 +168,20 @@ def layer_depths(norms: Mapping[str, float]) -> list[tuple[int, str, float]]:
     return [(i, name, float(v)) for i, (name, v) in enumerate(norms.items(), start=1)]
 
 
-def activation_stats(model: nn.Module, x: Tensor, train: bool = True) -> dict[str, float]:
+def activation_stats(model: nn.Module, x: Tensor, train: bool = True,
+                     layer_types: tuple[type[nn.Module], ...] = _WEIGHTED) -> dict[str, float]:
     """Standard deviation of the output of every conv/linear layer in one forward pass (signal propagation).
 
     Args:
         model: the network (modes and buffers restored afterwards).
         x: input batch, shape ``(N, C, H, W)``.
         train: run in train mode (BatchNorm normalises with batch statistics).
+        layer_types: the layers whose outputs are measured; ``(nn.BatchNorm2d,)`` gives the responses of the
+            paper's Fig. 7 (He et al. 2016, "after BN and before nonlinearity"; in a residual block the second
+            one is the branch's output, before the addition).
     Returns:
-        ``{"<module>": std of its output}``, from input to output. Pre-activations: BatchNorm and ReLU come after.
+        ``{"<module>": std of its output}``, from input to output. With the default types these are
+        pre-activations: BatchNorm and ReLU come after.
     """
     _check_batch(model, x)
     stats: dict[str, float] = {}
@@ -136,8 +191,11 @@ def activation_stats(model: nn.Module, x: Tensor, train: bool = True) -> dict[st
             stats.setdefault(name, float(out.float().std()))
         return hook
 
-    with _measurement(model, train), _forward_order(model) as order:
-        hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if isinstance(m, _WEIGHTED)]
+    if not layer_types or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in layer_types):
+        raise ValueError(f"layer_types must be a non-empty tuple of nn.Module classes, got {layer_types!r}")
+    layer_types = tuple(layer_types)
+    with _measurement(model, train), _forward_order(model, layer_types) as order:
+        hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if isinstance(m, layer_types)]
         try:
             with torch.no_grad():
                 model(x)
@@ -149,7 +207,8 @@ def activation_stats(model: nn.Module, x: Tensor, train: bool = True) -> dict[st
 
 def plot_grad_norms(curves: Mapping[str, Mapping[str, float]], ax: Axes | None = None, logy: bool = True,
                     title: str | None = None,
-                    ylabel: str = r"gradient norm $\|\partial L/\partial W_\ell\|_2$") -> Figure:
+                    ylabel: str = r"gradient norm $\|\partial L/\partial W_\ell\|_2$",
+                    xlabel: str = "layer index (1 = next to the input)") -> Figure:
     """One line per model: layer index (input → output) against the gradient norm of that layer's weight.
 
     Args:
@@ -158,6 +217,7 @@ def plot_grad_norms(curves: Mapping[str, Mapping[str, float]], ax: Axes | None =
         logy: log-scale y axis (vanishing gradients span orders of magnitude).
         title: axes title (put the provenance label here).
         ylabel: y-axis label (e.g. for :func:`activation_stats` curves).
+        xlabel: x-axis label (e.g. "block index" for :func:`block_input_grad_norms` curves).
     Returns:
         The matplotlib ``Figure``.
     """
@@ -175,7 +235,7 @@ def plot_grad_norms(curves: Mapping[str, Mapping[str, float]], ax: Axes | None =
         ax.plot([r[0] for r in rows], [r[2] for r in rows], marker=".", markersize=3, label=label)
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel("layer index (1 = next to the input)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")

@@ -71,3 +71,33 @@ def test_load_run_failed_fetch_is_a_clear_error_and_leaves_nothing(tmp_path):
         rl.book.load_run(dst, fetch_from=(tmp_path / "absent").as_uri())
     assert "\n" not in str(e.value)
     assert not dst.exists() or not any(dst.iterdir())
+
+
+def test_load_run_weights_loads_strictly_and_names_the_fix(tmp_path):
+    import torch
+
+    net = rl.get_model("resnet20", num_classes=10, in_channels=1)
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    other = rl.get_model("resnet20", num_classes=10, in_channels=1)
+    assert rl.book.load_run_weights(tmp_path, other) is other and not other.training
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), other.state_dict().values()))
+    with pytest.raises(ValueError, match="does not match the model architecture") as e:
+        rl.book.load_run_weights(tmp_path, rl.get_model("resnet56", num_classes=10, in_channels=1))
+    assert "\n" not in str(e.value) and "run.json" in str(e.value)
+    with pytest.raises(ValueError, match="holds no weights"):
+        rl.book.load_run_weights(tmp_path / "none", other)
+    (tmp_path / "model.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="cannot be read"):
+        rl.book.load_run_weights(tmp_path, other)
+
+
+def test_load_run_weights_fetches_model_pt(tmp_path):
+    import torch
+
+    src = tmp_path / "repo"
+    src.mkdir()
+    net = rl.get_model("resnet20", num_classes=10, in_channels=1)
+    torch.save(net.state_dict(), src / "model.pt")
+    dst = tmp_path / "colab"
+    rl.book.load_run_weights(dst, rl.get_model("resnet20", num_classes=10, in_channels=1), fetch_from=src.as_uri())
+    assert [p.name for p in dst.iterdir()] == ["model.pt"]

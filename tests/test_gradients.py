@@ -181,3 +181,54 @@ def test_bad_input_raises_value_error():
         grad_norms(net.requires_grad_(False), x, y)
     with pytest.raises(ValueError, match="non-empty"):
         plot_grad_norms({})
+
+
+def test_block_input_grad_norms_match_a_manual_unrolled_forward():
+    """Independent reference: run the stem and the blocks by hand, retain each block input's gradient."""
+    from resnet_lib import get_model
+    from resnet_lib.gradients import block_input_grad_norms
+
+    torch.manual_seed(0)
+    net = get_model("resnet20", num_classes=3, in_channels=1)
+    x, y = batch(n=6, size=16)
+    before = copy.deepcopy(net.state_dict())
+    norms = block_input_grad_norms(net, x, y)
+    assert list(norms) == [f"layer{s}.{i}" for s in (1, 2, 3) for i in range(3)] + ["head"]
+    assert all(torch.equal(a, b) for a, b in zip(before.values(), net.state_dict().values()))  # BN stats restored
+    assert all(p.grad is None for p in net.parameters())
+    ref = copy.deepcopy(net).train()
+    h = ref.relu(ref.bn1(ref.conv1(x)))
+    kept = []
+    for stage in (ref.layer1, ref.layer2, ref.layer3):
+        for block in stage:
+            h.retain_grad()
+            kept.append(h)
+            h = block(h)
+    h.retain_grad()
+    kept.append(h)
+    F.cross_entropy(ref.fc(torch.flatten(ref.avgpool(h), 1)), y).backward()
+    for (name, v), t in zip(norms.items(), kept):
+        assert math.isclose(v, float(t.grad.norm()), rel_tol=1e-4), name
+
+
+def test_block_input_grad_norms_work_with_frozen_weights_and_refuse_other_layouts():
+    from resnet_lib import get_model
+    from resnet_lib.gradients import block_input_grad_norms
+
+    net = get_model("resnet20", num_classes=3, in_channels=1).requires_grad_(False)
+    x, y = batch(n=4, size=16)
+    assert len(block_input_grad_norms(net, x, y)) == 10
+    with pytest.raises(ValueError, match="no blocks named layerK.i"):
+        block_input_grad_norms(small_net(), *batch())
+
+
+def test_activation_stats_of_batch_norm_outputs_are_the_papers_fig7_responses():
+    net = small_net()
+    x, _ = batch()
+    stats = activation_stats(net, x, train=False, layer_types=(nn.BatchNorm2d,))
+    assert list(stats) == ["1", "4"]
+    with torch.no_grad():
+        net.eval()
+        assert math.isclose(stats["1"], float(net[1](net[0](x)).std()), rel_tol=1e-6)
+    with pytest.raises(ValueError, match="layer_types"):
+        activation_stats(net, x, layer_types=("bn",))
