@@ -93,8 +93,9 @@ def run_info(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
         here = Path(__file__).parent
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                                 text=True, timeout=10).stdout.strip() or None
-        # uncommitted changes to tracked files mean the commit alone does not say which code ran
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        # uncommitted changes to the library's files mean the commit alone does not say which code ran (the
+        # package directory only: a run's own outputs, e.g. chapters/results/, do not count)
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
                                     capture_output=True, text=True, timeout=10).stdout.strip()) if commit else None
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
