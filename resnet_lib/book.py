@@ -61,6 +61,17 @@ def smoke_requested() -> bool:
     raise ValueError(f"RESNET_BOOK_SMOKE={env!r} is not understood: use 1 (smoke run) or 0")
 
 
+def seed_override() -> int | None:
+    """``RESNET_BOOK_SEED`` as an int when set (a chapter re-run with another seed), else None."""
+    env = os.environ.get("RESNET_BOOK_SEED", "").strip()
+    if not env:
+        return None
+    try:
+        return int(env)
+    except ValueError:
+        raise ValueError(f"RESNET_BOOK_SEED={env!r} is not an integer: use e.g. RESNET_BOOK_SEED=1") from None
+
+
 @dataclass
 class Timer:
     """Wall-clock timer used as a context manager; ``seconds`` is set on exit."""
@@ -140,7 +151,8 @@ def setup(seed: int = 0, profile: str | None = None, device: str | None = None, 
     """Seed everything, pick the device and the profile, and print one line saying so.
 
     Args:
-        seed: base seed for the chapter.
+        seed: base seed for the chapter; ``RESNET_BOOK_SEED`` overrides it (to re-run a chapter's claims with
+            other seeds), and the printed line then says so.
         profile: ``"quick"`` or ``"full"``; default from ``RESNET_BOOK_PROFILE`` or the device.
         device: ``"auto"``/``None``, ``"cpu"``, ``"cuda"``, ``"mps"``.
         quiet: do not print the summary line.
@@ -154,12 +166,15 @@ def setup(seed: int = 0, profile: str | None = None, device: str | None = None, 
     if prof not in PROFILES:
         raise ValueError(f"profile={prof!r} is not a profile: use 'quick' or 'full'")
     smoke = smoke_requested() if smoke is None else bool(smoke)
+    env_seed = seed_override()
+    seed = seed if env_seed is None else env_seed
     seed_everything(seed)
     limits.set_limits(limits.SMOKE_LIMITS if smoke else None)
     ctx = BookContext(profile=prof, device=dev, seed=seed, smoke=smoke)
     if not quiet:
         print(f"resnet_lib book set-up: profile={prof}, device={ctx.device_name}, torch {torch.__version__}, "
-              f"Python {platform.python_version()}, seed={seed}")
+              f"Python {platform.python_version()}, seed={seed}"
+              + (" (from RESNET_BOOK_SEED)" if env_seed is not None else ""))
         if smoke:
             lim = limits.SMOKE_LIMITS
             print(f"SMOKE RUN: every training stops after {lim.epochs} epochs of {lim.train_steps} steps and every "
@@ -168,6 +183,8 @@ def setup(seed: int = 0, profile: str | None = None, device: str | None = None, 
 
 
 RUN_FILES = ("history.json", "run.json")
+# where a notebook opened without its repository (on Colab) finds the stored runs of chapters/results/
+STORED_RUNS_URL = "https://raw.githubusercontent.com/resnet-executable/resnet-book/main/chapters/results"
 
 
 def load_run(directory: str | os.PathLike[str], *, fetch_from: str | None = None) -> tuple[Any, dict[str, Any]]:

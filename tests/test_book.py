@@ -101,3 +101,14 @@ def test_load_run_weights_fetches_model_pt(tmp_path):
     dst = tmp_path / "colab"
     rl.book.load_run_weights(dst, rl.get_model("resnet20", num_classes=10, in_channels=1), fetch_from=src.as_uri())
     assert [p.name for p in dst.iterdir()] == ["model.pt"]
+
+
+def test_seed_override_from_the_environment(monkeypatch, capsys):
+    monkeypatch.setenv("RESNET_BOOK_SEED", "3")
+    ctx = rl.book.setup(seed=0, profile="quick", device="cpu", smoke=False)
+    assert ctx.seed == 3 and "seed=3 (from RESNET_BOOK_SEED)" in capsys.readouterr().out
+    monkeypatch.setenv("RESNET_BOOK_SEED", "three")
+    with pytest.raises(ValueError, match="RESNET_BOOK_SEED='three' is not an integer"):
+        rl.book.setup(seed=0, profile="quick", device="cpu", smoke=False)
+    monkeypatch.delenv("RESNET_BOOK_SEED")
+    assert rl.book.setup(seed=0, profile="quick", device="cpu", smoke=False, quiet=True).seed == 0
