@@ -134,6 +134,10 @@ MATH_STATE = """() => {
   };
 }"""
 
+WIDE_CODE = """() => [...document.querySelectorAll('div.cell pre')]
+  .filter(p => p.scrollWidth > p.clientWidth + 1)
+  .map(p => (p.textContent.split('\\n').find(l => l.length > 0) || '').slice(0, 60))"""
+
 BROKEN_IMAGES = """async () => {
   const imgs = [...document.images];
   imgs.forEach(i => { i.loading = 'eager'; });
@@ -161,6 +165,8 @@ def test_page(browser, server, path: str) -> None:
         else:
             math = page.evaluate(MATH_STATE)
         assert not math["raw"], f"{path}: raw TeX delimiters {math['raw']} left in the page text"
+        wide = page.evaluate(WIDE_CODE)
+        assert not wide, f"{path}: code or output needs scrolling sideways at 1280 px (see _static/custom.css): {wide[:3]}"
         broken = page.evaluate(BROKEN_IMAGES)
         assert not broken, f"{path}: broken images {broken}"
         if path.startswith("chapters/") and path.endswith(".html"):
