@@ -102,6 +102,7 @@ class _Publisher:
                 "source_sha256": hashlib.sha256(self.source[nb]).hexdigest(),
                 "profile": os.environ.get("RESNET_BOOK_PROFILE", ""),
                 "smoke": os.environ.get("RESNET_BOOK_SMOKE", "") not in ("", "0"),
+                "seed_override": os.environ.get("RESNET_BOOK_SEED", "").strip() or None,
                 "seconds": round(self.end[nb] - self.start[nb], 1),
                 "cells": {"executed": count, "skipped": len(items) - count,
                           "claims_not_checked": sum(len(_unchecked(i)) for i in items)},

@@ -7,7 +7,7 @@ notebook per fully passing chapter, with the outputs of that run, and manifest.j
 book's source tree in which every page is a symbolic link to the repository's file, except the chapters, which are
 the executed notebooks, and _config.yml, whose ``execute_notebooks`` is ``"off"``. The build then publishes exactly
 what the tests ran. Refuses (exit 1, one line per problem) when a chapter of _toc.yml was not executed, failed,
-was executed from another version of its file, ran as a smoke run, or has a code cell without its execution.
+was executed from another version of its file, ran as a smoke run or a seed sweep, or has a code cell without its execution.
 """
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ def check(executed: Path, chapters: list[Path]) -> list[str]:
         if entry.get("smoke"):
             problems.append(f"{src.name}: a smoke run (capped training) is not publishable: run the quick or full "
                             "profile")
+        if entry.get("seed_override"):
+            problems.append(f"{src.name}: ran with RESNET_BOOK_SEED={entry['seed_override']} (a seed sweep), not the "
+                            "chapter's own seed: run the chapters without it")
         nb = nbformat.read(str(nb_path), as_version=4)
         for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
             skipped = any(line.strip() == "# NBVAL_SKIP" for line in cell.source.splitlines())
