@@ -14,10 +14,10 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # hardware
     "device": "hardware", "seed_everything": "hardware",
-    # blocks
-    "conv3x3": "blocks", "conv1x1": "blocks", "BasicBlock": "blocks", "Bottleneck": "blocks",
-    "PreActBasicBlock": "blocks", "PreActBottleneck": "blocks", "ShortcutA": "blocks",
-    # models
+    # models: blocks, shortcuts, the ImageNet and CIFAR layouts, the registry
+    "conv3x3": "models", "conv1x1": "models", "BasicBlock": "models", "Bottleneck": "models",
+    "PreActBasicBlock": "models", "PreActBottleneck": "models", "ShortcutA": "models",
+    "make_shortcut": "models", "zero_init_last": "models",
     "ResNet": "models", "CifarResNet": "models", "get_model": "models", "list_models": "models",
     "resnet18": "models", "resnet34": "models", "resnet50": "models", "resnet101": "models",
     "resnet152": "models", "resnext50_32x4d": "models", "wide_resnet50_2": "models",
@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "preact_resnet164": "models",
     # summary, checks
     "summary": "model_summary", "ModelSummary": "model_summary", "StageRow": "model_summary",
-    "check_block": "checks", "BlockCheckError": "checks", "make_shortcut": "blocks", "zero_init_last": "blocks",
+    "check_block": "checks", "BlockCheckError": "checks",
     # data, metrics
     "load_data": "data", "DataBundle": "data", "DeviceLoader": "data", "evaluate": "metrics",
     "EvalResult": "metrics", "DataNotFoundError": "data",
@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "grad_norms": "gradients", "loss_landscape_1d": "landscape", "loss_landscape_2d": "landscape",
 }
 _SUBMODULES = (
-    "hardware", "limits", "blocks", "models", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
+    "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
     "distributed", "history", "train", "cli", "plots", "diagrams", "gradients", "landscape", "family", "book",
 )
 

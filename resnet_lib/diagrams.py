@@ -8,7 +8,7 @@ pass it on, e.g. ``display(Image(...), metadata={"alt": fig.alt_text})`` or into
     fig.alt_text   # 'Stage layout of resnet50 (224×224 input): stem conv 7×7, 64, stride 2 ...'
 
 The stage layout is read off the real model (block counts, widths and strides from
-:func:`resnet_lib.models.get_model`, output shapes from a forward pass on PyTorch's ``meta`` device, which computes
+:func:`resnet_lib.models.registry.get_model`, output shapes from a forward pass on PyTorch's ``meta`` device, which computes
 shapes without allocating or computing anything), so it cannot drift from the library.
 """
 from __future__ import annotations
@@ -173,17 +173,17 @@ def _draw_block_column(ax: Axes, cx: float, title: str, in_ch: int, convs: Seque
 
 
 def basic_vs_bottleneck_diagram() -> Figure:
-    """The two residual blocks side by side, as built by :mod:`resnet_lib.blocks`.
+    """The two residual blocks side by side, as built by :mod:`resnet_lib.models.blocks`.
 
-    Left: :class:`~resnet_lib.blocks.BasicBlock` on a 64-d input (3×3, 64 → 3×3, 64; ResNet-18/34). Right:
-    :class:`~resnet_lib.blocks.Bottleneck` on a 256-d input (1×1, 64 → 3×3, 64 → 1×1, 256; ResNet-50/101/152).
+    Left: :class:`~resnet_lib.models.blocks.BasicBlock` on a 64-d input (3×3, 64 → 3×3, 64; ResNet-18/34). Right:
+    :class:`~resnet_lib.models.blocks.Bottleneck` on a 256-d input (1×1, 64 → 3×3, 64 → 1×1, 256; ResNet-50/101/152).
     Kernel sizes, channel counts and conv weight counts are read from real blocks; each has its identity shortcut.
     The idea of He et al. (2016), Fig. 5, in our own drawing.
 
     Returns:
         The figure, with its text alternative in ``fig.alt_text``.
     """
-    from .blocks import BasicBlock, Bottleneck
+    from .models import BasicBlock, Bottleneck
 
     basic, bottleneck = BasicBlock(64, 64), Bottleneck(256, 64)
     cb, cn = _branch(basic), _branch(bottleneck)
@@ -263,7 +263,7 @@ def stage_layout_diagram(model_name: str, input_size: int | None = None) -> Figu
     the darker one halves H×W) and its output shape C × H × W, then global average pooling and the fc layer.
 
     Args:
-        model_name: a name from :func:`resnet_lib.models.list_models`, e.g. ``"resnet18"``, ``"resnet50"``,
+        model_name: a name from :func:`resnet_lib.models.registry.list_models`, e.g. ``"resnet18"``, ``"resnet50"``,
             ``"resnet20"``, ``"resnet56"``.
         input_size: side of the square input image; default 224 for the ImageNet layout, 32 for CIFAR.
     Returns:

@@ -82,7 +82,7 @@ def family_table(names: Sequence[str] = FAMILY, input_size: Sequence[int] = (1, 
     """The paper's Table 1 as rows, one per model, each built once and summarised at ``input_size``.
 
     Args:
-        names: model names known to :func:`resnet_lib.models.get_model` (ImageNet layout).
+        names: model names known to :func:`resnet_lib.models.registry.get_model` (ImageNet layout).
         input_size: ``(N, C, H, W)`` of the dummy input; MACs are reported per image.
         build: optional ``name -> model`` factory; default: ``get_model(name, num_classes=1000, in_channels=C,
             **model_kwargs)`` with ``C = input_size[1]``.

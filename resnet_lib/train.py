@@ -453,12 +453,9 @@ def _maybe_compile(net: nn.Module, enabled: bool, say) -> nn.Module:
     return compiled
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m resnet_lib.train``; the command line itself lives in :mod:`resnet_lib.cli`."""
-    from .cli import main as cli_main
-
-    return cli_main(argv)
-
-
 if __name__ == "__main__":
+    # `python -m resnet_lib.train` runs the command line of resnet_lib.cli. The import sits here, not in a function
+    # of this module, so that the library itself has no train <-> cli cycle (tests/test_layout.py checks).
+    from resnet_lib.cli import main
+
     sys.exit(main())

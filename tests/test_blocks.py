@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet_lib.blocks import (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ShortcutA, conv1x1,
+from resnet_lib.models import (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ShortcutA, conv1x1,
                                conv3x3, make_shortcut, zero_init_last)
 
 pytestmark = pytest.mark.usefixtures("single_thread")

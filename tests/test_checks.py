@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet_lib.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, conv3x3, make_shortcut
+from resnet_lib.models import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, conv3x3, make_shortcut
 from resnet_lib.checks import BlockCheckError, check_block
 
 pytestmark = pytest.mark.usefixtures("single_thread")

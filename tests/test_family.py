@@ -8,7 +8,7 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from resnet_lib import family, models
-from resnet_lib.blocks import BasicBlock, Bottleneck, make_shortcut
+from resnet_lib.models import BasicBlock, Bottleneck, make_shortcut
 
 
 def _tv_macs(model: nn.Module, size: tuple[int, ...]) -> int:

@@ -13,7 +13,7 @@ import torchvision
 
 import resnet_lib as rl
 from resnet_lib import models
-from resnet_lib.blocks import BasicBlock, PreActBottleneck, ShortcutA
+from resnet_lib.models import BasicBlock, PreActBottleneck, ShortcutA
 from resnet_lib.models import CifarResNet, ResNet, get_model, list_models
 from resnet_lib.model_summary import summary
 

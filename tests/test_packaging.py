@@ -28,7 +28,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_holds_every_module_and_nothing_else(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     modules = sorted(n for n in names if n.endswith(".py"))
-    assert modules == sorted(f"resnet_lib/{p.name}" for p in (ROOT / "resnet_lib").glob("*.py"))
+    assert modules == sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "resnet_lib").rglob("*.py"))
+    assert "resnet_lib/models/registry.py" in modules  # sub-packages too
     assert not any(n.startswith(("tests/", "chapters/", "benchmarks/")) for n in names)
 
 
