@@ -26,7 +26,11 @@ _EXPORTS: dict[str, str] = {
     "plain20": "models", "plain32": "models", "plain44": "models", "plain56": "models", "plain110": "models",
     "plain18": "models", "plain34": "models",
     "preact_resnet20": "models", "preact_resnet56": "models", "preact_resnet110": "models",
-    "preact_resnet164": "models",
+    "preact_resnet164": "models", "preact_resnet1001": "models",
+    "resnet26d": "models", "resnet50d": "models", "seresnet50": "models",
+    "wrn16_4": "models", "wrn16_8": "models", "wrn28_10": "models", "wrn40_4": "models",
+    "resnext29_8x64d": "models", "resnext29_16x64d": "models", "resnext29_32x4d": "models",
+    "se_resnet20": "models", "se_resnet56": "models", "se_resnet110": "models", "SqueezeExcite": "models",
     # summary, checks
     "summary": "model_summary", "ModelSummary": "model_summary", "StageRow": "model_summary",
     "check_block": "checks", "BlockCheckError": "checks",

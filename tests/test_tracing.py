@@ -25,6 +25,12 @@ FAMILIES = [
     ("plain20", {}, (2, 3, 32, 32)),
     ("preact_resnet20", {}, (2, 3, 32, 32)),
     ("preact_resnet164", {"num_classes": 100}, (1, 3, 32, 32)),
+    # the family tree: ResNet-D's stem and average-pool shortcut, SE, wide with dropout, grouped, stochastic depth
+    ("resnet26d", {}, (2, 3, 64, 64)),
+    ("se_resnet20", {}, (2, 3, 32, 32)),
+    ("wrn16_4", {"drop_rate": 0.3}, (2, 3, 32, 32)),
+    ("resnext29_32x4d", {}, (1, 3, 32, 32)),
+    ("resnet20", {"stochastic_depth_prob": 0.2}, (2, 3, 32, 32)),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}" for n, kw, _ in FAMILIES]
 

@@ -4,6 +4,12 @@ Every block computes ``out = F(x) + shortcut(x)`` (He et al., 2016, eq. 1). ``re
 and gives the *plain* counterpart with exactly the same layers (§4.1's plain nets). The shortcut lives in the
 attribute ``downsample`` (torchvision's name): ``None`` means the identity, otherwise a module made by
 :func:`~resnet_lib.models.shortcuts.make_shortcut`.
+
+Two options of every block change the residual branch F(x) just before the addition, as timm places them:
+``se_reduction`` appends squeeze-and-excitation (Hu et al., 2018; attribute ``se``) and ``stochastic_depth_prob``
+drops the whole branch for a random subset of the batch while training (Huang et al., 2016; attribute
+``drop_path``, torchvision's ``StochasticDepth``, mode ``"row"``). Both attributes are ``None`` when unused, so
+the state_dict and the printout stay torchvision's.
 """
 from __future__ import annotations
 
@@ -12,6 +18,9 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 from torch import Tensor
+from torchvision.ops import StochasticDepth
+
+from .se import SqueezeExcite
 
 NormLayer = Callable[[int], nn.Module]
 
@@ -32,6 +41,23 @@ def _check_plain(residual: bool, downsample: nn.Module | None) -> None:
         raise ValueError("a plain block (residual=False) has no shortcut: pass downsample=None")
 
 
+def _branch_options(channels: int, se_reduction: int, se_bias: bool, stochastic_depth_prob: float,
+                    residual: bool) -> tuple[nn.Module | None, nn.Module | None]:
+    """The ``se`` and ``drop_path`` modules of a block's residual branch (``None`` when unused)."""
+    if isinstance(se_reduction, bool) or not isinstance(se_reduction, int) or se_reduction < 0:
+        raise ValueError(f"se_reduction must be 0 (no squeeze-and-excitation) or a positive int such as 16, "
+                         f"got {se_reduction!r}")
+    if isinstance(stochastic_depth_prob, bool) or not isinstance(stochastic_depth_prob, (int, float)) \
+            or not 0.0 <= stochastic_depth_prob < 1.0:
+        raise ValueError(f"stochastic_depth_prob must be a probability in [0, 1), got {stochastic_depth_prob!r}")
+    if stochastic_depth_prob > 0 and not residual:
+        raise ValueError("stochastic depth drops the residual branch and keeps the shortcut: a plain block "
+                         "(residual=False) has none, use stochastic_depth_prob=0")
+    se = SqueezeExcite(channels, se_reduction, bias=se_bias) if se_reduction else None
+    drop_path = StochasticDepth(float(stochastic_depth_prob), "row") if stochastic_depth_prob > 0 else None
+    return se, drop_path
+
+
 class BasicBlock(nn.Module):
     """Two 3×3 convolutions with a shortcut: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`` (Fig. 2).
 
@@ -41,6 +67,8 @@ class BasicBlock(nn.Module):
         stride: stride of ``conv1`` (2 halves H and W; the shortcut must then subsample too).
         downsample: shortcut module, ``None`` for the identity (needs ``stride == 1`` and ``inplanes == planes``).
         residual: ``False`` drops the addition: the plain block of §4.1 with identical layers.
+        se_reduction, se_bias: squeeze-and-excitation on F(x) (0 = none), see :class:`~.se.SqueezeExcite`.
+        stochastic_depth_prob: probability of dropping F(x) for a sample while training (0 = never).
 
     Shape:
         (N, inplanes, H, W) -> (N, planes, ceil(H / stride), ceil(W / stride))
@@ -50,7 +78,8 @@ class BasicBlock(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  groups: int = 1, base_width: int = 64, dilation: int = 1, norm_layer: NormLayer | None = None,
-                 residual: bool = True) -> None:
+                 residual: bool = True, se_reduction: int = 0, se_bias: bool = True,
+                 stochastic_depth_prob: float = 0.0) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
         if groups != 1 or base_width != 64:
@@ -63,6 +92,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = norm_layer(planes)
+        self.se, self.drop_path = _branch_options(planes, se_reduction, se_bias, stochastic_depth_prob, residual)
         self.downsample = downsample
         self.stride = stride
         self.residual = residual
@@ -70,6 +100,10 @@ class BasicBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))  # (N, planes, H/s, W/s)
         out = self.bn2(self.conv2(out))           # F(x)
+        if self.se is not None:
+            out = self.se(out)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         if self.residual:
             out = out + (x if self.downsample is None else self.downsample(x))  # F(x) + shortcut(x)
         return self.relu(out)
@@ -86,6 +120,7 @@ class Bottleneck(nn.Module):
         downsample: shortcut module, ``None`` for the identity.
         groups, base_width: ResNeXt / wide ResNet width: 3×3 width = ``planes * base_width / 64 * groups``.
         residual: ``False`` drops the addition (plain block).
+        se_reduction, se_bias, stochastic_depth_prob: as in :class:`BasicBlock`.
 
     Shape:
         (N, inplanes, H, W) -> (N, 4 planes, ceil(H / stride), ceil(W / stride))
@@ -95,7 +130,8 @@ class Bottleneck(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  groups: int = 1, base_width: int = 64, dilation: int = 1, norm_layer: NormLayer | None = None,
-                 residual: bool = True, stride_in_1x1: bool = False) -> None:
+                 residual: bool = True, stride_in_1x1: bool = False, se_reduction: int = 0, se_bias: bool = True,
+                 stochastic_depth_prob: float = 0.0) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
         _check_plain(residual, downsample)
@@ -108,6 +144,8 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = norm_layer(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
+        self.se, self.drop_path = _branch_options(planes * self.expansion, se_reduction, se_bias,
+                                                  stochastic_depth_prob, residual)
         self.downsample = downsample
         self.stride = stride
         self.residual = residual
@@ -116,6 +154,10 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))    # (N, width, H, W)
         out = self.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
         out = self.bn3(self.conv3(out))             # F(x): (N, 4 planes, H/s, W/s)
+        if self.se is not None:
+            out = self.se(out)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         if self.residual:
             out = out + (x if self.downsample is None else self.downsample(x))
         return self.relu(out)
@@ -127,6 +169,8 @@ class PreActBasicBlock(nn.Module):
     Nothing follows the addition, so the identity path is clean from block to block. Where the shape changes, the
     shortcut (``downsample``) takes the pre-activated input ``relu(bn1(x))``, as in the authors' released code.
     The net must end with BN + ReLU before pooling (:class:`~resnet_lib.models.cifar.CifarResNet` does).
+    ``drop_rate`` puts dropout between the two convolutions, as in Wide ResNets (Zagoruyko & Komodakis, 2016);
+    ``se_reduction``, ``se_bias`` and ``stochastic_depth_prob`` are as in :class:`BasicBlock`.
 
     Shape:
         (N, inplanes, H, W) -> (N, planes, ceil(H / stride), ceil(W / stride))
@@ -135,23 +179,34 @@ class PreActBasicBlock(nn.Module):
     expansion: int = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
-                 norm_layer: NormLayer | None = None, residual: bool = True) -> None:
+                 norm_layer: NormLayer | None = None, residual: bool = True, drop_rate: float = 0.0,
+                 se_reduction: int = 0, se_bias: bool = True, stochastic_depth_prob: float = 0.0) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
         _check_plain(residual, downsample)
+        if isinstance(drop_rate, bool) or not isinstance(drop_rate, (int, float)) or not 0.0 <= drop_rate < 1.0:
+            raise ValueError(f"drop_rate must be a probability in [0, 1) (0.3 in the WRN paper), got {drop_rate!r}")
         self.bn1 = norm_layer(inplanes)
         self.relu = nn.ReLU(inplace=True)
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn2 = norm_layer(planes)
+        self.dropout = nn.Dropout(float(drop_rate)) if drop_rate > 0 else None
         self.conv2 = conv3x3(planes, planes)
+        self.se, self.drop_path = _branch_options(planes, se_reduction, se_bias, stochastic_depth_prob, residual)
         self.downsample = downsample
         self.stride = stride
         self.residual = residual
 
     def forward(self, x: Tensor) -> Tensor:
         pre = self.relu(self.bn1(x))
-        out = self.conv1(pre)                            # (N, planes, H/s, W/s)
-        out = self.conv2(self.relu(self.bn2(out)))       # F(x)
+        out = self.relu(self.bn2(self.conv1(pre)))       # (N, planes, H/s, W/s)
+        if self.dropout is not None:
+            out = self.dropout(out)
+        out = self.conv2(out)                            # F(x)
+        if self.se is not None:
+            out = self.se(out)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         if self.residual:
             out = out + (x if self.downsample is None else self.downsample(pre))
         return out
@@ -161,6 +216,7 @@ class PreActBottleneck(nn.Module):
     """Pre-activation bottleneck (He et al., 2016b): BN-ReLU-1×1, BN-ReLU-3×3, BN-ReLU-1×1 (×4), plus shortcut.
 
     Used by ResNet-164/1001 on CIFAR. Stride on the 3×3 conv; the shortcut sees ``relu(bn1(x))`` where it projects.
+    ``se_reduction``, ``se_bias`` and ``stochastic_depth_prob`` are as in :class:`BasicBlock`.
 
     Shape:
         (N, inplanes, H, W) -> (N, 4 planes, ceil(H / stride), ceil(W / stride))
@@ -169,7 +225,8 @@ class PreActBottleneck(nn.Module):
     expansion: int = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
-                 norm_layer: NormLayer | None = None, residual: bool = True) -> None:
+                 norm_layer: NormLayer | None = None, residual: bool = True, se_reduction: int = 0,
+                 se_bias: bool = True, stochastic_depth_prob: float = 0.0) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
         _check_plain(residual, downsample)
@@ -180,6 +237,8 @@ class PreActBottleneck(nn.Module):
         self.conv2 = conv3x3(planes, planes, stride)
         self.bn3 = norm_layer(planes)
         self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.se, self.drop_path = _branch_options(planes * self.expansion, se_reduction, se_bias,
+                                                  stochastic_depth_prob, residual)
         self.downsample = downsample
         self.stride = stride
         self.residual = residual
@@ -189,6 +248,10 @@ class PreActBottleneck(nn.Module):
         out = self.conv1(pre)
         out = self.conv2(self.relu(self.bn2(out)))
         out = self.conv3(self.relu(self.bn3(out)))       # F(x): (N, 4 planes, H/s, W/s)
+        if self.se is not None:
+            out = self.se(out)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         if self.residual:
             out = out + (x if self.downsample is None else self.downsample(pre))
         return out

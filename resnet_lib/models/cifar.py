@@ -11,8 +11,8 @@ import torch.fx
 import torch.nn as nn
 from torch import Tensor
 
-from .blocks import NormLayer, PreActBasicBlock, PreActBottleneck
-from .common import BLOCKS, check_input, init_weights, positive_int, resolve_block
+from .blocks import Bottleneck, NormLayer, PreActBasicBlock, PreActBottleneck
+from .common import BLOCKS, check_input, init_weights, positive_int, resolve_block, stochastic_depth_probs
 from .shortcuts import SHORTCUTS, make_shortcut
 
 torch.fx.wrap("check_input")  # a leaf of symbolic traces: the check stays in the traced module (see common.py)
@@ -33,8 +33,13 @@ class CifarResNet(nn.Module):
         shortcut: ``"A"`` zero-padded identity (paper's CIFAR default, parameter-free), ``"B"`` projection where
             shapes change, ``"C"`` projection everywhere (Table 3).
         residual: ``False`` removes every shortcut (the plain nets of Fig. 6); same layers, same parameters for A.
-        widths: channels of the three stages' 3×3 layers.
+        widths: channels of the three stages' 3×3 layers (bottlenecks: their ``planes``; outputs are 4×).
         zero_init_residual: start every residual branch at zero (see :func:`~resnet_lib.models.blocks.zero_init_last`).
+        stem_width: output channels of ``conv1`` (default ``widths[0]``; Wide ResNets keep 16, ResNeXt-29 uses 64).
+        groups, width_per_group: grouped bottlenecks (ResNeXt), as in :class:`~resnet_lib.models.resnet.ResNet`.
+        drop_rate: dropout between the two convolutions of pre-activation basic blocks (Wide ResNets).
+        se_reduction, se_bias: squeeze-and-excitation in every block (0 = none).
+        stochastic_depth_prob: drop probability of the last block, decaying linearly to the first (Huang et al.).
 
     Shape:
         (N, in_channels, H, W) with H, W >= 4 -> (N, num_classes)
@@ -45,7 +50,9 @@ class CifarResNet(nn.Module):
     def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3,
                  block: type[nn.Module] | str = "basic", shortcut: str = "A", residual: bool = True,
                  widths: Sequence[int] = (16, 32, 64), zero_init_residual: bool = False,
-                 norm_layer: NormLayer | None = None) -> None:
+                 norm_layer: NormLayer | None = None, *, stem_width: int | None = None, groups: int = 1,
+                 width_per_group: int = 64, drop_rate: float = 0.0, se_reduction: int = 0, se_bias: bool = True,
+                 stochastic_depth_prob: float = 0.0) -> None:
         super().__init__()
         block = resolve_block(block, tuple(BLOCKS.values()))
         if shortcut not in SHORTCUTS:
@@ -58,6 +65,11 @@ class CifarResNet(nn.Module):
                              f"(e.g. {examples}), got {depth!r}")
         if len(widths) != 3:
             raise ValueError(f"widths must be 3 channel counts, got {widths!r}")
+        if (groups != 1 or width_per_group != 64) and block is not Bottleneck:
+            raise ValueError(f"groups and width_per_group (ResNeXt) need block='bottleneck', got {block.__name__}")
+        if drop_rate and block is not PreActBasicBlock:
+            raise ValueError(f"drop_rate (dropout between the convolutions, as in Wide ResNets) needs "
+                             f"block='preact_basic', got {block.__name__}")
         self.num_classes = positive_int("num_classes", num_classes)
         self.in_channels = positive_int("in_channels", in_channels)
         self.depth, self.shortcut, self.residual = depth, shortcut, residual
@@ -65,15 +77,21 @@ class CifarResNet(nn.Module):
         self.min_size = 4
         norm_layer = norm_layer or nn.BatchNorm2d
         n = (depth - 2) // (3 * per_block)
+        self.inplanes = positive_int("stem_width", widths[0] if stem_width is None else stem_width)
+        options: dict[str, Any] = {"se_reduction": se_reduction, "se_bias": se_bias}
+        if block is Bottleneck:
+            options.update(groups=groups, base_width=width_per_group)
+        if block is PreActBasicBlock:
+            options["drop_rate"] = drop_rate
+        drop_probs = stochastic_depth_probs(stochastic_depth_prob, 3 * n)
 
-        self.inplanes = widths[0]
-        self.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size=3, stride=1, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=3, stride=1, padding=1, bias=False)
         if not self.preact:
-            self.bn1 = norm_layer(widths[0])
+            self.bn1 = norm_layer(self.inplanes)
             self.relu = nn.ReLU(inplace=True)
-        self.layer1 = self._make_layer(block, widths[0], n, 1, norm_layer)
-        self.layer2 = self._make_layer(block, widths[1], n, 2, norm_layer)
-        self.layer3 = self._make_layer(block, widths[2], n, 2, norm_layer)
+        self.layer1 = self._make_layer(block, widths[0], n, 1, norm_layer, drop_probs[:n], options)
+        self.layer2 = self._make_layer(block, widths[1], n, 2, norm_layer, drop_probs[n:2 * n], options)
+        self.layer3 = self._make_layer(block, widths[2], n, 2, norm_layer, drop_probs[2 * n:], options)
         if self.preact:
             self.final_bn = norm_layer(self.inplanes)
             self.relu = nn.ReLU(inplace=True)
@@ -81,14 +99,15 @@ class CifarResNet(nn.Module):
         self.fc = nn.Linear(self.inplanes, num_classes)
         init_weights(self, zero_init_residual)
 
-    def _make_layer(self, block: type[nn.Module], planes: int, blocks: int, stride: int,
-                    norm_layer: NormLayer) -> nn.Sequential:
+    def _make_layer(self, block: type[nn.Module], planes: int, blocks: int, stride: int, norm_layer: NormLayer,
+                    drop_probs: Sequence[float], options: dict[str, Any]) -> nn.Sequential:
         layers = []
         for i in range(blocks):
             s = stride if i == 0 else 1
             downsample = (make_shortcut(self.shortcut, self.inplanes, planes * block.expansion, s, norm_layer,
                                         preact=self.preact) if self.residual else None)
-            layers.append(block(self.inplanes, planes, s, downsample, norm_layer=norm_layer, residual=self.residual))
+            layers.append(block(self.inplanes, planes, s, downsample, norm_layer=norm_layer, residual=self.residual,
+                                stochastic_depth_prob=drop_probs[i], **options))
             self.inplanes = planes * block.expansion
         return nn.Sequential(*layers)
 

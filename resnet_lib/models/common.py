@@ -59,3 +59,16 @@ def init_weights(model: nn.Module, zero_init_residual: bool) -> None:
     if zero_init_residual:  # each residual block starts as the identity (Goyal et al., 2017)
         for m in model.modules():
             zero_init_last(m)
+
+
+def stochastic_depth_probs(stochastic_depth_prob: float, num_blocks: int) -> list[float]:
+    """Drop probability of each block, rising linearly to ``stochastic_depth_prob`` at the last one.
+
+    Huang et al. (2016), eq. 4: block l of L (counted from 1 at the input) is dropped with probability
+    ``l / L * p_L``; the first blocks, whose features every later block reads, are almost always kept.
+    """
+    if isinstance(stochastic_depth_prob, bool) or not isinstance(stochastic_depth_prob, (int, float)) \
+            or not 0.0 <= stochastic_depth_prob < 1.0:
+        raise ValueError(f"stochastic_depth_prob must be a probability in [0, 1) (0.5 in the paper), "
+                         f"got {stochastic_depth_prob!r}")
+    return [stochastic_depth_prob * (i + 1) / num_blocks for i in range(num_blocks)]

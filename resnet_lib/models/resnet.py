@@ -20,8 +20,8 @@ import torch.fx
 import torch.nn as nn
 from torch import Tensor
 
-from .blocks import BasicBlock, Bottleneck, NormLayer
-from .common import check_input, init_weights, positive_int, resolve_block
+from .blocks import BasicBlock, Bottleneck, NormLayer, conv3x3
+from .common import check_input, init_weights, positive_int, resolve_block, stochastic_depth_probs
 from .shortcuts import SHORTCUTS, make_shortcut
 
 torch.fx.wrap("check_input")  # a leaf of symbolic traces: the check stays in the traced module (see common.py)
@@ -42,6 +42,10 @@ class ResNet(nn.Module):
         residual: ``False`` gives the plain net (no shortcuts, no projections).
         shortcut: ``"B"`` (torchvision, projection where shapes change), ``"A"`` (zero-padded identity) or ``"C"``.
         stride_in_1x1: stride on the bottleneck's first 1×1 conv (the paper) instead of its 3×3 (torchvision).
+        deep_stem: three 3×3 convs (32, 32, 64 channels) instead of the 7×7 one: ResNet-C (He et al., 2019).
+        avg_down: average-pool before the projection shortcut's 1×1 conv: ResNet-D (He et al., 2019).
+        se_reduction: squeeze-and-excitation in every block with this reduction (Hu et al., 2018; 0 = none).
+        stochastic_depth_prob: drop probability of the last block, decaying linearly to the first (0 = none).
 
     Shape:
         (N, in_channels, H, W) with H, W >= 32 -> (N, num_classes)
@@ -51,7 +55,8 @@ class ResNet(nn.Module):
                  zero_init_residual: bool = False, groups: int = 1, width_per_group: int = 64,
                  replace_stride_with_dilation: Sequence[bool] | None = None, norm_layer: NormLayer | None = None,
                  *, in_channels: int = 3, residual: bool = True, shortcut: str = "B",
-                 stride_in_1x1: bool = False) -> None:
+                 stride_in_1x1: bool = False, deep_stem: bool = False, avg_down: bool = False,
+                 se_reduction: int = 0, stochastic_depth_prob: float = 0.0) -> None:
         super().__init__()
         block = resolve_block(block, (BasicBlock, Bottleneck))
         if len(layers) != 4 or not all(isinstance(n, int) and n >= 1 for n in layers):
@@ -67,14 +72,23 @@ class ResNet(nn.Module):
         self.num_classes = positive_int("num_classes", num_classes)
         self.in_channels = positive_int("in_channels", in_channels)
         self._norm_layer = norm_layer or nn.BatchNorm2d
+        if avg_down and shortcut == "A":
+            raise ValueError("avg_down=True needs projection shortcuts: use shortcut='B' or 'C'")
         self.residual, self.shortcut, self.stride_in_1x1 = residual, shortcut, stride_in_1x1
+        self.avg_down, self.se_reduction = avg_down, se_reduction
+        self._drop_probs = stochastic_depth_probs(stochastic_depth_prob, sum(layers))
         self.min_size = 4 * 2 ** replace_stride_with_dilation.count(False)  # stem 4x, then 2x per strided stage
         self.inplanes = 64
         self.dilation = 1
         self.groups = groups
         self.base_width = width_per_group
 
-        self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+        if deep_stem:  # timm's layout (conv1.0 ... conv1.6), so its resnet*d state_dicts load
+            self.conv1 = nn.Sequential(conv3x3(in_channels, 32, stride=2), self._norm_layer(32), nn.ReLU(inplace=True),
+                                       conv3x3(32, 32), self._norm_layer(32), nn.ReLU(inplace=True),
+                                       conv3x3(32, self.inplanes))
+        else:
+            self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = self._norm_layer(self.inplanes)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -84,6 +98,7 @@ class ResNet(nn.Module):
         self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=replace_stride_with_dilation[2])
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
+        del self._drop_probs  # all handed out, one per block
         init_weights(self, zero_init_residual)
 
     def _make_layer(self, block: type[nn.Module], planes: int, blocks: int, stride: int = 1,
@@ -96,11 +111,13 @@ class ResNet(nn.Module):
         layers = []
         for i in range(blocks):
             s = stride if i == 0 else 1
-            downsample = (make_shortcut(self.shortcut, self.inplanes, planes * block.expansion, s, self._norm_layer)
-                          if self.residual else None)
+            downsample = (make_shortcut(self.shortcut, self.inplanes, planes * block.expansion, s, self._norm_layer,
+                                        avg_down=self.avg_down) if self.residual else None)
+            drop = self._drop_probs.pop(0)
             layers.append(block(self.inplanes, planes, s, downsample, self.groups, self.base_width,
                                 previous_dilation if i == 0 else self.dilation, self._norm_layer,
-                                residual=self.residual, **extra))
+                                residual=self.residual, se_reduction=self.se_reduction,
+                                stochastic_depth_prob=drop, **extra))
             self.inplanes = planes * block.expansion
         return nn.Sequential(*layers)
 
@@ -186,6 +203,52 @@ def resnext50_32x4d(*, weights: Any = None, progress: bool = True, **kwargs: Any
 def wide_resnet50_2(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
     """Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016; 68,883,240 parameters)."""
     return _imagenet("wide_resnet50_2", Bottleneck, [3, 4, 6, 3], weights, progress, width_per_group=128, **kwargs)
+
+
+# ---------------------------------------------------------------- "Bag of tricks" and SE variants, timm's layouts
+
+def _load_timm(model: ResNet, name: str) -> None:
+    try:
+        import timm
+    except ImportError:
+        raise ValueError(f"weights='timm' loads timm's pretrained {name}: install timm (pip install timm), "
+                         f"or pass weights=None") from None
+    try:
+        state = timm.create_model(name, pretrained=True).state_dict()
+    except (URLError, ConnectionError, TimeoutError, OSError) as err:
+        raise RuntimeError(f"could not download timm's {name} weights: this needs internet access (Hugging Face "
+                           f"Hub) [{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}]") from err
+    model.load_state_dict(state, strict=True)
+
+
+def _timm_variant(name: str, block: type[nn.Module], layers: list[int], weights: Any, **kwargs: Any) -> ResNet:
+    if weights not in (None, "timm"):
+        raise ValueError(f"weights must be None or 'timm' (timm's pretrained {name}), got {weights!r}")
+    if weights == "timm" and (kwargs.get("num_classes", 1000) != 1000 or kwargs.get("in_channels", 3) != 3):
+        raise ValueError(f"timm's {name} weights need num_classes=1000 and in_channels=3: load them, then replace "
+                         f"the head, e.g. model.fc = nn.Linear(model.fc.in_features, 10)")
+    model = ResNet(block, layers, **kwargs)
+    if weights == "timm":
+        _load_timm(model, name)
+    return model
+
+
+def resnet26d(*, weights: Any = None, **kwargs: Any) -> ResNet:
+    """ResNet-26-D (He et al., 2019): deep stem, average-pool shortcut, bottlenecks [2, 2, 2, 2]; 16,014,408
+    parameters; timm's layout (``weights="timm"`` loads timm's ImageNet weights)."""
+    return _timm_variant("resnet26d", Bottleneck, [2, 2, 2, 2], weights, deep_stem=True, avg_down=True, **kwargs)
+
+
+def resnet50d(*, weights: Any = None, **kwargs: Any) -> ResNet:
+    """ResNet-50-D (He et al., 2019): ResNet-50 with the deep stem and the average-pool shortcut; 25,576,264
+    parameters; ``weights="timm"`` loads timm's ImageNet weights."""
+    return _timm_variant("resnet50d", Bottleneck, [3, 4, 6, 3], weights, deep_stem=True, avg_down=True, **kwargs)
+
+
+def seresnet50(*, weights: Any = None, **kwargs: Any) -> ResNet:
+    """SE-ResNet-50 (Hu et al., 2018): squeeze-and-excitation (reduction 16) in every bottleneck; 28,088,024
+    parameters; ``weights="timm"`` loads timm's ImageNet weights."""
+    return _timm_variant("seresnet50", Bottleneck, [3, 4, 6, 3], weights, se_reduction=16, **kwargs)
 
 
 def plain18(**kwargs: Any) -> ResNet:

@@ -64,23 +64,35 @@ class ShortcutA(nn.Module):
 
 
 def make_shortcut(kind: str, in_channels: int, out_channels: int, stride: int = 1,
-                  norm_layer: NormLayer | None = None, preact: bool = False) -> nn.Module | None:
+                  norm_layer: NormLayer | None = None, preact: bool = False,
+                  avg_down: bool = False) -> nn.Module | None:
     """The shortcut of one block, ``None`` meaning the identity.
 
     Args:
         kind: ``"A"`` zero-padded identity where shapes change; ``"B"`` 1×1 projection (+ BN) where shapes change;
             ``"C"`` projection on every block (the paper's Table 3).
         preact: pre-activation blocks project the already normalised input, so their projection has no BN.
+        avg_down: ResNet-D (He et al., 2019): a projection that subsamples averages 2×2 windows first and then
+            applies a stride-1 1×1 conv, instead of a stride-2 1×1 conv that reads one pixel in four.
     Returns:
-        ``None`` (identity), a :class:`ShortcutA`, or ``nn.Sequential(conv1x1, norm)`` (torchvision's layout).
+        ``None`` (identity), a :class:`ShortcutA`, ``nn.Sequential(conv1x1, norm)`` (torchvision's layout) or, with
+        ``avg_down``, ``nn.Sequential(pool, conv1x1, norm)`` (timm's layout; ``pool`` is ``nn.Identity`` at stride 1).
     """
     if kind not in SHORTCUTS:
         raise ValueError(f"shortcut must be one of {{'A', 'B', 'C'}}, got {kind!r}")
+    if avg_down and kind == "A":
+        raise ValueError("avg_down applies to projection shortcuts: use shortcut='B' or 'C'")
     same_shape = stride == 1 and in_channels == out_channels
     if kind == "A":
         return None if same_shape else ShortcutA(in_channels, out_channels, stride)
     if kind == "B" and same_shape:
         return None
-    if preact:
-        return nn.Sequential(conv1x1(in_channels, out_channels, stride))
-    return nn.Sequential(conv1x1(in_channels, out_channels, stride), (norm_layer or nn.BatchNorm2d)(out_channels))
+    layers: list[nn.Module] = []
+    if avg_down:
+        layers.append(nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1
+                      else nn.Identity())
+        stride = 1
+    layers.append(conv1x1(in_channels, out_channels, stride))
+    if not preact:
+        layers.append((norm_layer or nn.BatchNorm2d)(out_channels))
+    return nn.Sequential(*layers)
