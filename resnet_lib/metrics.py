@@ -58,7 +58,7 @@ def evaluate(model: nn.Module, data_or_loader: Any, device: str | torch.device |
 
     Args:
         model: maps ``x [B, C, H, W]`` to logits ``[B, K]``.
-        data_or_loader: a :class:`~resnet_lib.data.DataBundle` (its ``split`` is read without augmentation), or
+        data_or_loader: a :class:`~resnet_lib.data.bundle.DataBundle` (its ``split`` is read without augmentation), or
             any iterable of ``(x, y)`` batches (a DeviceLoader, a DataLoader).
         device: where to compute; None = the model's device.
         split: which split of a DataBundle.

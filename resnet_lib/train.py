@@ -235,7 +235,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
 
 # ---------------------------------------------------------------- the loop
 def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overrides: Any) -> History:
-    """Train ``model`` on ``data`` (a :class:`~resnet_lib.data.DataBundle`) as ``config`` says.
+    """Train ``model`` on ``data`` (a :class:`~resnet_lib.data.bundle.DataBundle`) as ``config`` says.
 
     Args:
         model: an ``nn.Module`` mapping ``[B, C, H, W]`` images to ``[B, num_classes]`` logits; moved to the device.

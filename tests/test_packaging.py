@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,9 +19,15 @@ def wheel(tmp_path_factory) -> Path:
     if int(setuptools.__version__.split(".")[0]) < 77:
         pytest.skip(f"setuptools {setuptools.__version__} < 77 (pyproject's build requirement) in this environment")
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of the sources: setuptools' build/ folder in the checkout would keep modules that were
+    # moved or deleted since the last build, and the wheel would carry them.
+    src = tmp_path_factory.mktemp("src")
+    shutil.copytree(ROOT / "resnet_lib", src / "resnet_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
     # offline: the environment's setuptools builds it, as pip does on Colab (with isolation and internet there)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, text=True)
+                    str(src)], check=True, capture_output=True, text=True)
     (whl,) = out.glob("resnet_lib-*.whl")
     return whl
 

@@ -21,7 +21,7 @@ def positive_int(name: str, value: Any) -> int:
 
 
 def resolve_block(block: type[nn.Module] | str, allowed: Sequence[type[nn.Module]]) -> type[nn.Module]:
-    """The block class for a name of :data:`BLOCKS` (or the class itself), if it is one of ``allowed``."""
+    """The block class for a name in ``BLOCKS`` (or the class itself), if it is one of ``allowed``."""
     cls = BLOCKS.get(block) if isinstance(block, str) else block
     if not (isinstance(cls, type) and issubclass(cls, tuple(allowed))):
         names = [k for k, v in BLOCKS.items() if v in allowed]
