@@ -78,6 +78,20 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**kw)
 
 
+def model_options(items: tuple[str, ...]) -> dict[str, Any]:
+    """``("widths=(32, 64, 128)", "se_reduction=16")`` -> keyword arguments (values as Python literals, else text)."""
+    import ast
+
+    options = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        try:
+            options[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[key] = text  # a bare word, e.g. block=preact_basic
+    return options
+
+
 def run_info(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """Provenance for run.json: config, git commit, device, library versions, start time."""
     import platform
@@ -159,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         data = load_data(cfg.data, train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size,
                          seed=cfg.seed, device=device)
         seed_everything(cfg.seed)  # identical initial weights on every rank and every run
-        model = get_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels)
+        try:
+            model = get_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
+                              **model_options(cfg.model_options))
+        except TypeError as err:  # an unknown keyword: name it in one line, like every other bad argument
+            raise ValueError(f"--model-options {' '.join(cfg.model_options)}: {err}") from None
         out = Path(cfg.out) if cfg.out else None
         info = run_info(cfg, device)
         # what the run actually used, resolved from the config's defaults (augment=None: the data set's policy)

@@ -52,6 +52,7 @@ class TrainConfig:
     """Everything that defines a training run (one field per choice)."""
 
     model: str = "resnet20"  # CLI only: architecture name for get_model
+    model_options: tuple[str, ...] = ()  # CLI only: more get_model keywords as KEY=VALUE, e.g. se_reduction=16
     data: str = "fashion-mnist"  # CLI only: dataset name for load_data
     train_size: int | None = None  # CLI only: training subset size (None = all that is not validation)
     val_size: int | None = 0  # CLI only: validation images held out of the training set
@@ -95,6 +96,7 @@ class TrainConfig:
         if self.eval_splits is not None:
             self.eval_splits = tuple(self.eval_splits)
         self.milestones = tuple(float(m) for m in self.milestones)
+        self.model_options = tuple(str(o) for o in self.model_options)
         if isinstance(self.channels_last, str) and self.channels_last.lower() in ("true", "false"):
             self.channels_last = self.channels_last.lower() == "true"
         if self.out is not None:
@@ -116,6 +118,8 @@ def _validate(c: TrainConfig) -> None:
     def is_num(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
+    if any(not o.partition("=")[0].isidentifier() or "=" not in o for o in c.model_options):
+        bad("model_options", "use KEY=VALUE items with a keyword of get_model, e.g. stochastic_depth_prob=0.2")
     for name in ("epochs", "batch_size", "eval_batch_size"):
         if not is_int(getattr(c, name)) or getattr(c, name) < 1:
             bad(name, "use a positive integer")

@@ -55,7 +55,19 @@ BAD = [
     (["--data", "no-such-data"], "error: unknown dataset"),
     (["--lr", "abc"], "invalid float value"),
     (["--bogus"], "unrecognized arguments"),
+    (["--model-options", "depth"], "error: model_options=('depth',) is not allowed: use KEY=VALUE"),
+    (["--model-options", "no_such_option=1"], "error: --model-options no_such_option=1: "),
 ]
+
+
+def test_model_options_reach_the_model_and_run_json(tmp_path):
+    out = tmp_path / "sd"
+    assert main([*TINY, "--out", str(out), "--epochs", "1", "--model-options", "stochastic_depth_prob=0.2",
+                 "widths=(8, 16, 32)", "block=preact_basic"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["model_options"] == ["stochastic_depth_prob=0.2", "widths=(8, 16, 32)", "block=preact_basic"]
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert state["conv1.weight"].shape[0] == 8 and "final_bn.weight" in state  # pre-activation, 8 channels
 
 
 @pytest.mark.parametrize("args,needle", BAD)
