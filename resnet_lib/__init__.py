@@ -18,7 +18,7 @@ _EXPORTS: dict[str, str] = {
     "conv3x3": "models", "conv1x1": "models", "BasicBlock": "models", "Bottleneck": "models",
     "PreActBasicBlock": "models", "PreActBottleneck": "models", "ShortcutA": "models",
     "make_shortcut": "models", "zero_init_last": "models",
-    "ResNet": "models", "CifarResNet": "models", "get_model": "models", "list_models": "models",
+    "ResNet": "models", "CifarResNet": "models", "cifar_resnet": "models", "get_model": "models", "list_models": "models",
     "resnet18": "models", "resnet34": "models", "resnet50": "models", "resnet101": "models",
     "resnet152": "models", "resnext50_32x4d": "models", "wide_resnet50_2": "models",
     "resnet20": "models", "resnet32": "models", "resnet44": "models", "resnet56": "models",
@@ -40,12 +40,14 @@ _EXPORTS: dict[str, str] = {
     # training
     "TrainConfig": "train", "fit": "train", "History": "history", "TrainingDivergedError": "train",
     "CheckpointError": "checkpoint",
+    # speed
+    "throughput": "benchmark", "Throughput": "benchmark",
     # analysis
     "grad_norms": "gradients", "loss_landscape_1d": "landscape", "loss_landscape_2d": "landscape",
 }
 _SUBMODULES = (
     "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
-    "distributed", "history", "train", "cli", "plots", "diagrams", "gradients", "landscape", "family", "book",
+    "distributed", "history", "train", "benchmark", "cli", "plots", "diagrams", "gradients", "landscape", "family", "book",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)

@@ -26,7 +26,8 @@ CIFAR_PARAMS = {"resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_586, "
                 "resnet110": 1_727_962, "resnet1202": 19_421_274}  # option A, 10 classes (§4.2, Table 6)
 ALL_NAMES = [*IMAGENET_PARAMS, "plain18", "plain34", *CIFAR_PARAMS, "plain20", "plain32", "plain44", "plain56",
              "plain110", "preact_resnet20", "preact_resnet56", "preact_resnet110", "preact_resnet164",
-             # the family tree (tests/test_variants.py)
+             # the family tree (tests/test_variants.py), and any CIFAR-layout configuration by name
+             "cifar_resnet",
              "resnet26d", "resnet50d", "seresnet50", "preact_resnet1001", "wrn16_4", "wrn16_8", "wrn28_10", "wrn40_4",
              "resnext29_8x64d", "resnext29_16x64d", "resnext29_32x4d", "se_resnet20", "se_resnet56", "se_resnet110"]
 

@@ -15,7 +15,7 @@ Every model traces with ``torch.fx`` (hence torchvision's ``create_feature_extra
 """
 from .blocks import (BasicBlock, Bottleneck, NormLayer, PreActBasicBlock, PreActBottleneck, conv1x1, conv3x3,
                      zero_init_last)
-from .cifar import (CifarResNet, plain20, plain32, plain44, plain56, plain110, preact_resnet20, preact_resnet56,
+from .cifar import (CifarResNet, cifar_resnet, plain20, plain32, plain44, plain56, plain110, preact_resnet20, preact_resnet56,
                     preact_resnet110, preact_resnet164, resnet20, resnet32, resnet44, resnet56, resnet110,
                     resnet1202)
 from .cifar_variants import (preact_resnet1001, resnext29_8x64d, resnext29_16x64d, resnext29_32x4d, se_resnet20,
@@ -31,7 +31,7 @@ __all__ = [
     "zero_init_last", "SHORTCUTS", "ShortcutA", "make_shortcut", "zero_pad_subsample",
     "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",
     "resnet26d", "resnet50d", "seresnet50", "plain18", "plain34",
-    "CifarResNet", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
+    "CifarResNet", "cifar_resnet", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
     "plain20", "plain32", "plain44", "plain56", "plain110",
     "preact_resnet20", "preact_resnet56", "preact_resnet110", "preact_resnet164", "preact_resnet1001",
     "wrn16_4", "wrn16_8", "wrn28_10", "wrn40_4", "resnext29_8x64d", "resnext29_16x64d", "resnext29_32x4d",

@@ -142,6 +142,14 @@ def _named(fn: Callable[..., CifarResNet], name: str, doc: str) -> Callable[...,
     return fn
 
 
+def cifar_resnet(**kwargs: Any) -> CifarResNet:
+    """Any CIFAR-layout network by name: ``CifarResNet(**kwargs)``, e.g. for the command line,
+    ``--model cifar_resnet --model-options depth=8 block=preact_basic "widths=(32, 64, 128)"``."""
+    if kwargs.pop("weights", None) is not None:
+        raise ValueError("there are no pretrained weights for the CIFAR-layout models: pass weights=None")
+    return CifarResNet(**kwargs)
+
+
 resnet20 = _named(_cifar(20), "resnet20", "ResNet-20 for CIFAR (n=3; 269,722 parameters with option A).")
 resnet32 = _named(_cifar(32), "resnet32", "ResNet-32 for CIFAR (n=5; 464,154 parameters).")
 resnet44 = _named(_cifar(44), "resnet44", "ResNet-44 for CIFAR (n=7; 658,586 parameters).")

@@ -12,7 +12,7 @@ from . import cifar, cifar_variants, resnet
 _MODELS: dict[str, Callable[..., nn.Module]] = {fn.__name__: fn for fn in (
     resnet.resnet18, resnet.resnet34, resnet.resnet50, resnet.resnet101, resnet.resnet152, resnet.resnext50_32x4d,
     resnet.wide_resnet50_2, resnet.resnet26d, resnet.resnet50d, resnet.seresnet50, resnet.plain18, resnet.plain34,
-    cifar.resnet20, cifar.resnet32, cifar.resnet44, cifar.resnet56, cifar.resnet110, cifar.resnet1202,
+    cifar.cifar_resnet, cifar.resnet20, cifar.resnet32, cifar.resnet44, cifar.resnet56, cifar.resnet110, cifar.resnet1202,
     cifar.plain20, cifar.plain32, cifar.plain44, cifar.plain56, cifar.plain110,
     cifar.preact_resnet20, cifar.preact_resnet56, cifar.preact_resnet110, cifar.preact_resnet164,
     cifar_variants.preact_resnet1001, cifar_variants.wrn16_4, cifar_variants.wrn16_8, cifar_variants.wrn28_10,
