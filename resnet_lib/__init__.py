@@ -47,7 +47,7 @@ _EXPORTS: dict[str, str] = {
 }
 _SUBMODULES = (
     "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
-    "distributed", "history", "train", "benchmark", "cli", "plots", "diagrams", "gradients", "landscape", "family", "book",
+    "distributed", "history", "train", "benchmark", "cli", "plots", "diagrams", "gradients", "landscape", "family", "shortcut_study", "book",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)

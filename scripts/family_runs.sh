@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Re-create the stored runs that chapter 6 (the family tree) compares side by side (chapters/results/family/).
+# Re-create the stored runs of chapter 6, the family tree (chapters/results/family/): the shortcut-form study
+# (resnet_lib.shortcut_study) and the side-by-side runs.
 # Six members of the family at one budget (0.25-0.30 M parameters, 31-34 M multiply-adds per 28x28 image), each
 # trained with three seeds by one `python -m resnet_lib.train` call; history.json and run.json (provenance: the
 # configuration with its model options, commit, device, times) are kept, the weights are not.
@@ -23,6 +24,12 @@ variants=(
 )
 seeds=${SEEDS:-0 1 2}
 only=" ${*:-} "
+if [ "$only" = "  " ] || [[ "$only" == *" shortcut_study "* ]]; then
+  # the shortcut forms of He et al. (2016b), Sec. 3: 27-unit stacks on scikit-learn's digits, 150 steps, 3 seeds
+  echo "[family] shortcut study -> chapters/results/family/shortcut_study.json"
+  mkdir -p chapters/results/family
+  "$PY" -m resnet_lib.shortcut_study --out chapters/results/family/shortcut_study.json --seeds $seeds
+fi
 for spec in "${variants[@]}"; do
   IFS='|' read -r name model options <<< "$spec"
   [ "$only" = "  " ] || [[ "$only" == *" $name "* ]] || continue
