@@ -33,6 +33,13 @@ def printed(cell: nbformat.NotebookNode) -> str:
     return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream").rstrip()
 
 
+def failure_lines(stdout: str, limit: int = 8) -> list[str]:
+    """The lines of a pytest run that say which cell failed and with what message (nbval's failure report)."""
+    keep = [ln.rstrip() for ln in stdout.splitlines()
+            if ln.startswith("FAILED ") or "Error:" in ln or ln.lstrip().startswith("assert ")]
+    return list(dict.fromkeys(keep))[:limit] or ["(pytest printed no failure line)"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("chapter", type=Path)
@@ -50,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                             text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip())
-    rows, outputs = [], {}
+    rows, outputs, failures = [], {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             env = dict(os.environ, RESNET_BOOK_SEED=str(seed), RESNET_BOOK_PROFILE=args.profile)
@@ -58,11 +65,13 @@ def main(argv: list[str] | None = None) -> int:
             pub = Path(tmp) / f"seed{seed}"
             start = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", str(chapter),
-                                "-q", "-p", "no:cacheprovider", "--publish-dir", str(pub)],
+                                "-q", "-rf", "-p", "no:cacheprovider", "--publish-dir", str(pub)],
                                cwd=ROOT, env=env, capture_output=True, text=True)
             seconds = time.perf_counter() - start
             tail = (r.stdout.strip().splitlines() or ["(no output)"])[-1]
             rows.append((seed, r.returncode == 0, seconds, tail))
+            if r.returncode != 0:  # which cell failed and why: the claim's own words, for the record
+                failures[seed] = failure_lines(r.stdout)
             print(f"[sweep] {chapter.name} seed {seed}: {'passed' if r.returncode == 0 else 'FAILED'} "
                   f"in {seconds:.0f} s ({tail})", flush=True)
             done = pub / chapter.name
@@ -75,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
              "Each seed is one full nbval run of the chapter with `RESNET_BOOK_SEED` set; the chapter's own seed "
              "is checked by every test run.", "", "| seed | result | seconds |", "|---|---|---|"]
     lines += [f"| {s} | {'all cells passed' if ok else 'FAILED: ' + tail} | {sec:.0f} |" for s, ok, sec, tail in rows]
+    for seed, failed in failures.items():
+        lines += ["", f"Seed {seed} failed:", "", "```", *failed, "```"]
     for i, cell in asserting_cells(nb):
         first = next((ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#")), "")
         lines += ["", f"## Code cell {i}: `{first.strip()[:90]}`", ""]
