@@ -86,8 +86,8 @@ def train_forms(x: Tensor, y: Tensor, *, forms: Sequence[str] = FORMS, seeds: Se
             form *fits*, the paper's point about optimisation).
         steps: SGD steps of ``batch_size`` images drawn with replacement; capped in a smoke run.
     Returns:
-        One dict per run: form, seed, ``loss`` (per step), ``final_loss`` (mean of the last 20 steps),
-        ``train_acc`` (the whole ``x`` in eval mode, after training), ``seconds``.
+        A list with one dict per run, with the keys ``form``, ``seed``, ``loss`` (per step), ``final_loss`` (mean
+        of the last 20 steps), ``train_acc`` (the whole ``x`` in eval mode, after training) and ``seconds``.
     """
     cap = limits.current().train_steps
     steps = min(steps, cap) if cap is not None else steps
