@@ -33,6 +33,7 @@ from .hardware import cpu_label, seed_everything
 
 PROFILES = ("quick", "full")
 T = TypeVar("T")
+HOLDS = "claim holds"  # how a checked claim's line starts
 NOT_CHECKED = "claim not checked"  # how an unchecked claim's line starts (chapters/conftest.py looks for it)
 
 
@@ -116,15 +117,16 @@ class BookContext:
             parts.append(f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2f} s")
         return " · ".join(parts)
 
-    def claim(self, holds: Any, what: str, *, profile: str | None = None) -> bool:
-        """Assert a claim about results, or say plainly why it is not checked.
+    def claim(self, holds: Any, what: str, *, profile: str | None = None) -> None:
+        """Assert a claim about results and print ``claim holds: what``, or say plainly why it is not checked.
+
+        It prints rather than returns, so that the page shows every claim it checked (and a chapter cell ending in
+        a claim shows no stray ``True``).
 
         Args:
             holds: the claim's truth value, e.g. ``err56 > err20 + 0.01``.
             what: the claim in words (the assertion message).
             profile: the profile whose results the claim is about; in another profile it is not checked.
-        Returns:
-            True if the claim was checked (and held), False if it was not checked.
         Raises:
             AssertionError: a checked claim does not hold.
         """
@@ -135,10 +137,10 @@ class BookContext:
                if profile not in (None, self.profile) else None)
         if why is not None:
             print(f"{NOT_CHECKED} ({why}): {what}")
-            return False
+            return
         if not holds:
             raise AssertionError(what)
-        return True
+        print(f"{HOLDS}: {what}")
 
     @staticmethod
     def timer() -> Timer:
