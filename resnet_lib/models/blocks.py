@@ -41,24 +41,38 @@ def _check_plain(residual: bool, downsample: nn.Module | None) -> None:
         raise ValueError("a plain block (residual=False) has no shortcut: pass downsample=None")
 
 
-def _branch_options(channels: int, se_reduction: int, se_bias: bool, stochastic_depth_prob: float,
-                    residual: bool) -> tuple[nn.Module | None, nn.Module | None]:
-    """The ``se`` and ``drop_path`` modules of a block's residual branch (``None`` when unused)."""
-    if isinstance(se_reduction, bool) or not isinstance(se_reduction, int) or se_reduction < 0:
-        raise ValueError(f"se_reduction must be 0 (no squeeze-and-excitation) or a positive int such as 16, "
-                         f"got {se_reduction!r}")
-    if isinstance(stochastic_depth_prob, bool) or not isinstance(stochastic_depth_prob, (int, float)) \
-            or not 0.0 <= stochastic_depth_prob < 1.0:
-        raise ValueError(f"stochastic_depth_prob must be a probability in [0, 1), got {stochastic_depth_prob!r}")
-    if stochastic_depth_prob > 0 and not residual:
-        raise ValueError("stochastic depth drops the residual branch and keeps the shortcut: a plain block "
-                         "(residual=False) has none, use stochastic_depth_prob=0")
-    se = SqueezeExcite(channels, se_reduction, bias=se_bias) if se_reduction else None
-    drop_path = StochasticDepth(float(stochastic_depth_prob), "row") if stochastic_depth_prob > 0 else None
-    return se, drop_path
+class _ResidualBlock(nn.Module):
+    """What all four blocks share: the options on F(x) and the join with the shortcut."""
+
+    def _set_branch_options(self, channels: int, downsample: nn.Module | None, stride: int, residual: bool,
+                            se_reduction: int, se_bias: bool, stochastic_depth_prob: float) -> None:
+        if isinstance(se_reduction, bool) or not isinstance(se_reduction, int) or se_reduction < 0:
+            raise ValueError(f"se_reduction must be 0 (no squeeze-and-excitation) or a positive int such as 16, "
+                             f"got {se_reduction!r}")
+        if isinstance(stochastic_depth_prob, bool) or not isinstance(stochastic_depth_prob, (int, float)) \
+                or not 0.0 <= stochastic_depth_prob < 1.0:
+            raise ValueError(f"stochastic_depth_prob must be a probability in [0, 1), got {stochastic_depth_prob!r}")
+        if stochastic_depth_prob > 0 and not residual:
+            raise ValueError("stochastic depth drops the residual branch and keeps the shortcut: a plain block "
+                             "(residual=False) has none, use stochastic_depth_prob=0")
+        self.se = SqueezeExcite(channels, se_reduction, bias=se_bias) if se_reduction else None
+        self.drop_path = StochasticDepth(float(stochastic_depth_prob), "row") if stochastic_depth_prob > 0 else None
+        self.downsample = downsample
+        self.stride = stride
+        self.residual = residual
+
+    def _add_shortcut(self, out: Tensor, x: Tensor, shortcut_input: Tensor) -> Tensor:
+        """F(x) -> SE -> stochastic depth -> + shortcut(``shortcut_input``); the identity shortcut adds ``x``."""
+        if self.se is not None:
+            out = self.se(out)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(shortcut_input))
+        return out
 
 
-class BasicBlock(nn.Module):
+class BasicBlock(_ResidualBlock):
     """Two 3×3 convolutions with a shortcut: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`` (Fig. 2).
 
     Args:
@@ -92,24 +106,16 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = norm_layer(planes)
-        self.se, self.drop_path = _branch_options(planes, se_reduction, se_bias, stochastic_depth_prob, residual)
-        self.downsample = downsample
-        self.stride = stride
-        self.residual = residual
+        self._set_branch_options(planes, downsample, stride, residual, se_reduction, se_bias,
+                                 stochastic_depth_prob)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))  # (N, planes, H/s, W/s)
         out = self.bn2(self.conv2(out))           # F(x)
-        if self.se is not None:
-            out = self.se(out)
-        if self.drop_path is not None:
-            out = self.drop_path(out)
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))  # F(x) + shortcut(x)
-        return self.relu(out)
+        return self.relu(self._add_shortcut(out, x, x))  # relu(F(x) + shortcut(x))
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_ResidualBlock):
     """1×1 reduce → 3×3 → 1×1 expand (×4), with a shortcut (Fig. 5 right); ResNet-50/101/152.
 
     Args:
@@ -144,26 +150,17 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = norm_layer(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
-        self.se, self.drop_path = _branch_options(planes * self.expansion, se_reduction, se_bias,
-                                                  stochastic_depth_prob, residual)
-        self.downsample = downsample
-        self.stride = stride
-        self.residual = residual
+        self._set_branch_options(planes * self.expansion, downsample, stride, residual, se_reduction, se_bias,
+                                 stochastic_depth_prob)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))    # (N, width, H, W)
         out = self.relu(self.bn2(self.conv2(out)))  # (N, width, H/s, W/s)
         out = self.bn3(self.conv3(out))             # F(x): (N, 4 planes, H/s, W/s)
-        if self.se is not None:
-            out = self.se(out)
-        if self.drop_path is not None:
-            out = self.drop_path(out)
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        return self.relu(out)
+        return self.relu(self._add_shortcut(out, x, x))
 
 
-class PreActBasicBlock(nn.Module):
+class PreActBasicBlock(_ResidualBlock):
     """Pre-activation basic block (He et al., 2016b, Fig. 1b): ``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``.
 
     Nothing follows the addition, so the identity path is clean from block to block. Where the shape changes, the
@@ -192,10 +189,8 @@ class PreActBasicBlock(nn.Module):
         self.bn2 = norm_layer(planes)
         self.dropout = nn.Dropout(float(drop_rate)) if drop_rate > 0 else None
         self.conv2 = conv3x3(planes, planes)
-        self.se, self.drop_path = _branch_options(planes, se_reduction, se_bias, stochastic_depth_prob, residual)
-        self.downsample = downsample
-        self.stride = stride
-        self.residual = residual
+        self._set_branch_options(planes, downsample, stride, residual, se_reduction, se_bias,
+                                 stochastic_depth_prob)
 
     def forward(self, x: Tensor) -> Tensor:
         pre = self.relu(self.bn1(x))
@@ -203,16 +198,10 @@ class PreActBasicBlock(nn.Module):
         if self.dropout is not None:
             out = self.dropout(out)
         out = self.conv2(out)                            # F(x)
-        if self.se is not None:
-            out = self.se(out)
-        if self.drop_path is not None:
-            out = self.drop_path(out)
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(pre))
-        return out
+        return self._add_shortcut(out, x, pre)   # the shortcut projects pre; nothing follows the addition
 
 
-class PreActBottleneck(nn.Module):
+class PreActBottleneck(_ResidualBlock):
     """Pre-activation bottleneck (He et al., 2016b): BN-ReLU-1×1, BN-ReLU-3×3, BN-ReLU-1×1 (×4), plus shortcut.
 
     Used by ResNet-164/1001 on CIFAR. Stride on the 3×3 conv; the shortcut sees ``relu(bn1(x))`` where it projects.
@@ -237,24 +226,15 @@ class PreActBottleneck(nn.Module):
         self.conv2 = conv3x3(planes, planes, stride)
         self.bn3 = norm_layer(planes)
         self.conv3 = conv1x1(planes, planes * self.expansion)
-        self.se, self.drop_path = _branch_options(planes * self.expansion, se_reduction, se_bias,
-                                                  stochastic_depth_prob, residual)
-        self.downsample = downsample
-        self.stride = stride
-        self.residual = residual
+        self._set_branch_options(planes * self.expansion, downsample, stride, residual, se_reduction, se_bias,
+                                 stochastic_depth_prob)
 
     def forward(self, x: Tensor) -> Tensor:
         pre = self.relu(self.bn1(x))
         out = self.conv1(pre)
         out = self.conv2(self.relu(self.bn2(out)))
         out = self.conv3(self.relu(self.bn3(out)))       # F(x): (N, 4 planes, H/s, W/s)
-        if self.se is not None:
-            out = self.se(out)
-        if self.drop_path is not None:
-            out = self.drop_path(out)
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(pre))
-        return out
+        return self._add_shortcut(out, x, pre)   # the shortcut projects pre; nothing follows the addition
 
 
 def zero_init_last(block: nn.Module) -> None:
