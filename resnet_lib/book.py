@@ -101,6 +101,16 @@ class BookContext:
         """Return ``quick`` in the quick profile and ``full`` in the full one."""
         return quick if self.profile == "quick" else full
 
+    def repeats(self, quick: int, full: int) -> int:
+        """How often to repeat a measurement (timing rounds, seeds of a study): ``pick(quick, full)``, 1 in a smoke run.
+
+        A smoke run checks the code, not the numbers, so one repetition exercises every path.
+        """
+        n = self.pick(quick, full)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"repeats must be positive ints, got {n!r} for the {self.profile} profile")
+        return 1 if self.smoke else n
+
     @property
     def device_name(self) -> str:
         """A short human name of the device, e.g. ``"CPU (2 threads, AVX2)"`` or ``"NVIDIA H100 80GB HBM3"``."""

@@ -85,6 +85,15 @@ def test_smoke_setup_installs_limits_and_skips_claims(capsys, monkeypatch) -> No
         ctx.claim(True, "x", profile="fast")
 
 
+def test_repeats_are_the_profiles_count_and_one_in_a_smoke_run() -> None:
+    quick = rl.book.BookContext(profile="quick", device=torch.device("cpu"), seed=0)
+    full = rl.book.BookContext(profile="full", device=torch.device("cpu"), seed=0)
+    smoke = rl.book.BookContext(profile="full", device=torch.device("cpu"), seed=0, smoke=True)
+    assert (quick.repeats(2, 5), full.repeats(2, 5), smoke.repeats(2, 5)) == (2, 5, 1)
+    with pytest.raises(ValueError, match="repeats must be positive ints"):
+        full.repeats(2, 0)
+
+
 @pytest.mark.parametrize("value", ["maybe", "2"])
 def test_bad_smoke_variable(monkeypatch, value) -> None:
     monkeypatch.setenv("RESNET_BOOK_SMOKE", value)
