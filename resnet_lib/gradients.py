@@ -207,7 +207,7 @@ def activation_stats(model: nn.Module, x: Tensor, train: bool = True,
 
 def plot_grad_norms(curves: Mapping[str, Mapping[str, float]], ax: Axes | None = None, logy: bool = True,
                     title: str | None = None,
-                    ylabel: str = r"gradient norm $\|\partial L/\partial W_\ell\|_2$",
+                    ylabel: str = r"gradient norm $\|\partial \mathcal{E}/\partial W_\ell\|_2$",
                     xlabel: str = "layer index (1 = next to the input)") -> Figure:
     """One line per model: layer index (input → output) against the gradient norm of that layer's weight.
 
@@ -223,6 +223,8 @@ def plot_grad_norms(curves: Mapping[str, Mapping[str, float]], ax: Axes | None =
     """
     from matplotlib.figure import Figure  # no pyplot: nothing global, nothing shown twice in a notebook
 
+    from .plots import log_y
+
     if not curves or any(len(c) == 0 for c in curves.values()):
         raise ValueError("curves must map at least one label to a non-empty {layer: norm} dict")
     if ax is None:
@@ -234,7 +236,7 @@ def plot_grad_norms(curves: Mapping[str, Mapping[str, float]], ax: Axes | None =
         rows = layer_depths(norms)
         ax.plot([r[0] for r in rows], [r[2] for r in rows], marker=".", markersize=3, label=label)
     if logy:
-        ax.set_yscale("log")
+        log_y(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)

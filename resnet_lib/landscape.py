@@ -196,6 +196,8 @@ def plot_landscape_1d(curves: Mapping[str, tuple[Any, Any]], ax: Any = None, tit
     Returns:
         The matplotlib ``Figure``.
     """
+    from .plots import log_y  # matplotlib is imported only when something is plotted
+
     if not curves:
         raise ValueError("curves is empty: pass {label: (alphas, losses)}")
     ax = _new_axes((6.0, 4.0)) if ax is None else ax
@@ -204,7 +206,7 @@ def plot_landscape_1d(curves: Mapping[str, tuple[Any, Any]], ax: Any = None, tit
     ax.set_xlabel(r"step $\alpha$ along a filter-normalised random direction")
     ax.set_ylabel("loss (cross-entropy, eval mode)")
     if logy:
-        ax.set_yscale("log")
+        log_y(ax)
     ax.grid(True, alpha=0.3)
     ax.legend()
     if title:

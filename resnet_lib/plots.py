@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 
 from .history import History
 
@@ -17,6 +17,27 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> tuple[F
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")  # no pyplot: nothing global, nothing shown
     return fig, fig.add_subplot()
+
+
+class _ReadableLogFormatter(LogFormatterSciNotation):
+    """Log-axis tick labels as plain numbers ("20", "0.05") when the axis spans under four decades, else ``10^k``.
+
+    matplotlib's default writes ``6×10^1`` for 60 on a log axis, which nobody reads as a percentage.
+    """
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        label = super().__call__(x, pos)          # decides *whether* this tick is labelled
+        lo, hi = sorted(self.axis.get_view_interval())
+        if label and lo > 0 and hi / lo < 1e4:
+            return f"{x:g}"
+        return label
+
+
+def log_y(ax: Axes) -> None:
+    """Make ``ax``'s y axis logarithmic, with readable tick labels: "20", "0.05" over a few decades, ``10^k`` beyond."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_ReadableLogFormatter())
+    ax.yaxis.set_minor_formatter(_ReadableLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def plot_history(histories: Mapping[str, History] | History, metrics: Sequence[str] | str = ("train_err", "test_err"),
@@ -56,7 +77,7 @@ def plot_history(histories: Mapping[str, History] | History, metrics: Sequence[s
     ax.set_ylabel({"percent": "error (%)" if all(m.endswith("_err") for m in metrics) else "accuracy (%)",
                    "loss": "loss", "lr": "learning rate"}.get(kind, kind))
     if logy:
-        ax.set_yscale("log")
+        log_y(ax)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     if title:
@@ -88,7 +109,7 @@ def plot_steps(histories: Mapping[str, History] | History, ax: Axes | None = Non
     ax.set_xlabel("iteration")
     ax.set_ylabel("training loss")
     if logy:
-        ax.set_yscale("log")
+        log_y(ax)
     ax.grid(alpha=0.3)
     if any(runs):
         ax.legend(fontsize="small")

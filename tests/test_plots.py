@@ -75,3 +75,21 @@ def test_plot_history_epoch_ticks_are_whole_numbers():
     fig.canvas.draw()  # tick positions are decided at draw time
     ticks = fig.axes[0].get_xticks()
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+
+
+def _labels(ax) -> list[str]:
+    ax.figure.canvas.draw()
+    return [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
+
+
+def test_log_axes_label_percentages_as_plain_numbers_and_wide_ranges_as_powers():
+    # matplotlib's default writes 6x10^1 for an error of 60 %
+    fig = Figure(layout="constrained")
+    narrow, wide = fig.add_subplot(121), fig.add_subplot(122)
+    narrow.plot([1, 2], [8.0, 65.0])
+    wide.plot([1, 2], [1e-23, 1e-2])
+    plots.log_y(narrow)
+    plots.log_y(wide)
+    got = _labels(narrow)
+    assert "10" in got and ("20" in got or "50" in got) and not any("times" in t or "^" in t for t in got), got
+    assert any("10^{-" in t for t in _labels(wide))
