@@ -45,11 +45,12 @@ _EXPORTS: dict[str, str] = {
     # analysis
     "grad_norms": "gradients", "loss_landscape_1d": "landscape", "loss_landscape_2d": "landscape",
     "lr_range_test": "lr_range", "LRRangeResult": "lr_range",
+    "recalibrate_bn": "bn",
 }
 _SUBMODULES = (
     "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
     "distributed", "history", "train", "benchmark", "cli", "plots", "diagrams", "gradients", "landscape", "family", "shortcut_study", "book",
-    "lr_range",
+    "lr_range", "bn",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)

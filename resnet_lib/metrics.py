@@ -5,6 +5,7 @@ The counting is torchmetrics' (``MulticlassAccuracy``, ``MulticlassPrecision``/`
 """
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
@@ -14,6 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import limits as limits_
+
+TTA_MODES = (None, "flip")
 
 
 @dataclass
@@ -53,7 +56,8 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def evaluate(model: nn.Module, data_or_loader: Any, device: str | torch.device | None = None, *, split: str = "test",
-             batch_size: int = 512, num_classes: int | None = None, amp: bool | None = None) -> EvalResult:
+             batch_size: int = 512, num_classes: int | None = None, amp: bool | None = None,
+             tta: str | None = None) -> EvalResult:
     """Evaluate ``model`` in eval mode under ``torch.inference_mode()``; its previous train/eval modes are restored.
 
     Args:
@@ -65,6 +69,8 @@ def evaluate(model: nn.Module, data_or_loader: Any, device: str | torch.device |
         batch_size: batch size for a DataBundle.
         num_classes: K; None = the bundle's, else the width of the model's output.
         amp: bfloat16 autocast; None = on for CUDA, off elsewhere.
+        tta: test-time augmentation. ``"flip"`` averages the class probabilities of each image and its horizontal
+            mirror (the loss is then that of the averaged probabilities); None = the image alone.
     Returns:
         An :class:`EvalResult`.
     """
@@ -75,6 +81,8 @@ def evaluate(model: nn.Module, data_or_loader: Any, device: str | torch.device |
     if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
                                     or num_classes < 2):
         raise ValueError(f"num_classes must be an int >= 2 (or None), got {num_classes!r}")
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be None or 'flip', got {tta!r}")
     dev = _model_device(model) if device is None else torch.device(device)
     if hasattr(data_or_loader, "loader") and hasattr(data_or_loader, "classes"):
         num_classes = num_classes or data_or_loader.num_classes
@@ -95,8 +103,11 @@ def evaluate(model: nn.Module, data_or_loader: Any, device: str | torch.device |
             for x, y in limits_.take(batches, limits_.current().eval_batches):  # capped only in smoke tests
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
                 with autocast:
-                    logits = model(x)
-                logits = logits.float()  # [B, K]
+                    logits = model(x).float()  # [B, K]
+                    if tta == "flip":           # log of the mean probability of x and its mirror: [B, K]
+                        mirrored = model(x.flip(-1)).float()
+                        logits = torch.logsumexp(torch.stack([logits.log_softmax(1), mirrored.log_softmax(1)]),
+                                                 0) - math.log(2)
                 if metrics is None:  # built at the first batch: K may come from the model's output
                     k = num_classes or logits.shape[1]
                     metrics = MetricCollection({

@@ -113,3 +113,15 @@ def test_bad_input(model, digits):
         evaluate(model, digits, num_classes=1)
     with pytest.raises(ValueError, match="the 'val' split of 'digits' is empty"):
         evaluate(model, digits, split="val")
+
+
+def test_flip_tta_averages_the_probabilities_of_image_and_mirror(model, digits):
+    x, y = next(iter(digits.loader("test", 10_000)))
+    with torch.no_grad():
+        p = (model(x).softmax(1) + model(x.flip(-1)).softmax(1)) / 2           # computed directly: [N, 10]
+    res = evaluate(model, digits, batch_size=64, tta="flip")
+    assert res.accuracy == pytest.approx((p.argmax(1) == y).float().mean().item(), abs=1e-6)
+    assert res.loss == pytest.approx(F.nll_loss(p.log(), y).item(), rel=1e-5)
+    assert res.accuracy != evaluate(model, digits, batch_size=64).accuracy     # digits are not symmetric
+    with pytest.raises(ValueError, match="tta must be None or 'flip'"):
+        evaluate(model, digits, tta="crop")
