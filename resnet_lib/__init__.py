@@ -50,7 +50,7 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = (
     "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
     "distributed", "history", "train", "benchmark", "cli", "plots", "diagrams", "gradients", "landscape", "family", "shortcut_study", "book",
-    "lr_range", "bn",
+    "lr_range", "bn", "stats",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
