@@ -38,7 +38,7 @@ _EXPORTS: dict[str, str] = {
     "load_data": "data", "DataBundle": "data", "DeviceLoader": "data", "evaluate": "metrics",
     "EvalResult": "metrics", "DataNotFoundError": "data",
     # training
-    "TrainConfig": "train", "fit": "train", "History": "history", "TrainingDivergedError": "train",
+    "TrainConfig": "train_config", "fit": "train", "History": "history", "TrainingDivergedError": "train",
     "CheckpointError": "checkpoint",
     # speed
     "throughput": "benchmark", "Throughput": "benchmark",
@@ -49,7 +49,7 @@ _EXPORTS: dict[str, str] = {
 }
 _SUBMODULES = (
     "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
-    "distributed", "history", "train", "benchmark", "cli", "plots", "diagrams", "gradients", "landscape", "family", "shortcut_study", "book",
+    "distributed", "history", "precision", "train_config", "train", "benchmark", "cli", "plots", "diagrams", "gradients", "landscape", "family", "shortcut_study", "book",
     "lr_range", "bn", "stats",
 )
 

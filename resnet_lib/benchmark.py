@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import limits
-from .train import resolve_channels_last, resolve_precision
+from .precision import resolve_channels_last, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def throughput(model: nn.Module, input_shape: Sequence[int], *, device: str | to
         device: where to run.
         train: SGD steps (forward, loss, backward, update) if True, else ``torch.inference_mode`` forwards.
         num_classes: classes of the random labels (default: the model's ``num_classes``, else its output width).
-        precision, channels_last: as in :class:`~resnet_lib.train.TrainConfig` (``"auto"`` = what ``fit`` uses).
+        precision, channels_last: as in :class:`~resnet_lib.train_config.TrainConfig` (``"auto"`` = what ``fit`` uses).
         steps, warmup: timed and untimed steps.
     Returns:
         A :class:`Throughput`.

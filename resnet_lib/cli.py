@@ -1,4 +1,4 @@
-"""The command line: ``python -m resnet_lib.train`` (and ``resnet-train``), one flag per :class:`TrainConfig` field.
+"""The command line: ``python -m resnet_lib.train`` (and ``resnet-train``), one flag per :class:`~resnet_lib.train_config.TrainConfig` field.
 
 It loads the data and the model by name, writes ``OUT/run.json`` (provenance) at the start and the end, lets
 :func:`resnet_lib.train.fit` write ``OUT/checkpoint.pt`` and ``OUT/history.json`` every epoch, and turns bad input into
@@ -21,11 +21,12 @@ import torch.nn as nn
 from . import distributed as dist_
 from .checkpoint import CHECKPOINT_NAME, CheckpointError
 from .data import AUGMENTS
-from .train import TrainConfig, TrainingDivergedError, fit
+from .train import TrainingDivergedError, fit
+from .train_config import TrainConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """``python -m resnet_lib.train``: one flag per :class:`TrainConfig` field (``--batch-size`` for batch_size)."""
+    """``python -m resnet_lib.train``: one flag per :class:`~resnet_lib.train_config.TrainConfig` field (``--batch-size`` for batch_size)."""
     p = argparse.ArgumentParser(prog="python -m resnet_lib.train", description=(
         "Train a model from resnet_lib on a dataset; writes OUT/checkpoint.pt and OUT/history.json after every "
         "epoch and OUT/run.json at the start and the end. Under torchrun it trains with DDP (--batch-size is "
@@ -71,7 +72,7 @@ def _optional(base: type):
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Namespace from :func:`build_parser` → validated :class:`TrainConfig` (ValueError on bad values)."""
+    """Namespace from :func:`build_parser` → validated :class:`~resnet_lib.train_config.TrainConfig` (ValueError on bad values)."""
     kw = dict(vars(args))
     kw["channels_last"] = {"auto": "auto", "true": True, "false": False}[kw["channels_last"]]
     kw["augment"] = {"default": None, "true": True, "false": False}.get(kw["augment"], kw["augment"])

@@ -17,7 +17,9 @@ import torch
 import torch.nn as nn
 
 from . import limits as limits_
-from .train import TrainConfig, _autocast, build_optimizer, resolve_channels_last, resolve_precision
+from .precision import autocast, resolve_channels_last, resolve_precision
+from .train import build_optimizer
+from .train_config import TrainConfig
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -142,7 +144,7 @@ def lr_range_test(model: nn.Module, data: Any, config: TrainConfig | None = None
             raise ValueError(f"the training split has fewer than batch_size={cfg.batch_size} images")
         for x, y in batches:
             lrs.append(opt.param_groups[0]["lr"])
-            with _autocast(dev, precision):
+            with autocast(dev, precision):
                 loss = loss_fn(net(x.to(dev)).float(), y.to(dev))
             value = loss.item()
             losses.append(value)

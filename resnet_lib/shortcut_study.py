@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from .cli import run_info
     from .data import load_data
-    from .train import TrainConfig
+    from .train_config import TrainConfig
 
     data = load_data("digits", seed=0)
     x = (data.x_train.float() / 255 - data.mean[0]) / data.std[0]
