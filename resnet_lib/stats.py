@@ -59,7 +59,7 @@ class Comparison:
 
     @property
     def beyond_noise(self) -> bool:
-        """The book's rule: ranges apart and p < alpha."""
+        """True when the ranges are apart and p < alpha, the book's rule for a difference beyond the seed spread."""
         return self.ranges_apart and self.p_welch < self.alpha
 
 
