@@ -22,7 +22,7 @@ from . import distributed as dist_
 from .checkpoint import CHECKPOINT_NAME, CheckpointError
 from .data import AUGMENTS
 from .train import TrainingDivergedError, fit
-from .train_config import TrainConfig
+from .train_config import RECIPES, TrainConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +69,16 @@ def _optional(base: type):
         return None if text.lower() in ("none", "null", "") else base(text)
     parse.__name__ = base.__name__  # argparse names the type in its error message
     return parse
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; ``--recipe NAME`` first replaces the defaults by the recipe's values, so any flag
+    given explicitly still wins (``--recipe paper --lr 0.05``)."""
+    parser = build_parser()
+    known, _ = parser.parse_known_args(argv)
+    if known.recipe in RECIPES:                     # an unknown name is refused with one line by TrainConfig
+        parser.set_defaults(**RECIPES[known.recipe])
+    return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -156,7 +166,7 @@ def _final_test(model: nn.Module, data: Any, device: torch.device) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m resnet_lib.train`` / ``resnet-train``. Returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     ok = False
     try:
         cfg = config_from_args(args)

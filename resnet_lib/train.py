@@ -28,8 +28,9 @@ from .precision import autocast, resolve_channels_last, resolve_precision  # noq
 from .schedules import lr_at
 from .train_config import PRECISIONS, SPLITS, TrainConfig  # noqa: F401 (re-exported)
 
-# config fields that may change between a run and its resumption (they do not change the computation's result)
-RUNTIME_FIELDS = ("quiet", "resume", "out", "compile", "device", "eval_batch_size")
+# config fields that may differ between a run and its resumption: they do not change what is computed (a recipe is
+# only a name; its values are compared field by field)
+RUNTIME_FIELDS = ("quiet", "resume", "out", "compile", "device", "eval_batch_size", "recipe")
 
 
 class TrainingDivergedError(FloatingPointError):

@@ -1,6 +1,7 @@
 """``python -m resnet_lib.train``: files written, provenance, and bad arguments as one-line errors."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -100,3 +101,22 @@ def test_existing_run_without_resume_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already holds a run" in err and "--resume" in err and len(err.strip().splitlines()) == 1
     assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_recipe_paper_sets_the_papers_values_and_explicit_flags_win():
+    from resnet_lib.cli import parse_args
+    from resnet_lib.train_config import RECIPES, TrainConfig, from_recipe
+
+    paper = config_from_args(parse_args(["--recipe", "paper"]))
+    assert (paper.lr, paper.weight_decay, paper.schedule, paper.milestones, paper.nesterov) == \
+        (0.1, 1e-4, "step", (0.5, 0.75), False)
+    assert paper.augment == "crop-flip" and paper.label_smoothing == 0.0 and not paper.no_decay_bn_bias
+    assert paper == from_recipe("paper") and paper.recipe == "paper"
+    mine = config_from_args(parse_args(["--recipe", "paper", "--lr", "0.05", "--augment", "flip"]))
+    assert (mine.lr, mine.augment, mine.weight_decay) == (0.05, "flip", 1e-4)
+    assert config_from_args(parse_args([])) == TrainConfig()               # no recipe: the defaults
+    assert set(RECIPES["paper"]) <= {f.name for f in dataclasses.fields(TrainConfig)}
+    with pytest.raises(ValueError, match="recipe='fast' is not allowed: use one of default, paper"):
+        config_from_args(parse_args(["--recipe", "fast"]))
+    with pytest.raises(ValueError, match="unknown recipe 'fast'"):
+        from_recipe("fast")
