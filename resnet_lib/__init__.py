@@ -48,9 +48,10 @@ _EXPORTS: dict[str, str] = {
     "recalibrate_bn": "bn",
 }
 _SUBMODULES = (
-    "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules", "checkpoint",
-    "distributed", "history", "precision", "train_config", "train", "benchmark", "cli", "plots", "diagrams", "gradients", "landscape", "family", "shortcut_study", "book",
-    "lr_range", "bn", "stats",
+    "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules",
+    "checkpoint", "distributed", "history", "precision", "train_config", "train", "benchmark", "cli", "plots",
+    "diagrams", "plain_cnn", "gradients", "landscape", "family", "shortcut_study", "book", "lr_range", "bn",
+    "stats",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
