@@ -50,7 +50,7 @@ class LRRangeResult:
 
     @property
     def lr_steepest(self) -> float:
-        """The learning rate where the smoothed loss fell fastest per decade, before its minimum (Smith's pick)."""
+        """The learning rate where the smoothed loss fell fastest per decade, before its minimum (a common pick)."""
         end = self._argmin()
         if end < 2:
             return self.lrs[end]
@@ -93,7 +93,8 @@ def lr_range_test(model: nn.Module, data: Any, config: TrainConfig | None = None
         model: the network; a deep copy is trained, ``model`` itself is not changed.
         data: a :class:`~resnet_lib.data.bundle.DataBundle`; its training split is used, as ``fit`` uses it.
         config: the rest of the recipe (batch size, momentum, weight decay, augmentation, precision, seed,
-            device) as in :func:`~resnet_lib.train.fit`; its ``lr`` and schedule are ignored.
+            device, grad_clip) as in :func:`~resnet_lib.train.fit`; its ``lr`` and schedule are ignored (and fp16
+            runs without loss scaling: a range test is short and ends in divergence anyway).
         min_lr, max_lr: the first and the last learning rate.
         steps: SGD steps (cycling through epochs of the training split as needed); capped in a smoke run.
         mode: ``"exp"`` (the same factor every step) or ``"linear"`` (the same increment).
@@ -159,6 +160,8 @@ def lr_range_test(model: nn.Module, data: Any, config: TrainConfig | None = None
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
             if len(lrs) == todo:
