@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -49,13 +49,19 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
 
 
 # ---------------------------------------------------------------- the loop
-def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overrides: Any) -> History:
+def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, *,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        **overrides: Any) -> History:
     """Train ``model`` on ``data`` (a :class:`~resnet_lib.data.bundle.DataBundle`) as ``config`` says.
 
     Args:
         model: an ``nn.Module`` mapping ``[B, C, H, W]`` images to ``[B, num_classes]`` logits; moved to the device.
         data: a DataBundle (its ``loader`` gives the per-epoch order and augmentation from ``(seed, epoch, rank)``).
         config: a :class:`~resnet_lib.train_config.TrainConfig` (default ``TrainConfig()``); ``overrides`` replace single fields.
+        loss_fn: the training loss as ``loss_fn(logits, y, x)`` -> scalar tensor, with float32 logits ``[B, K]``,
+            labels ``[B]`` and the (augmented) batch ``x`` it was computed from — e.g. a distillation loss that runs a
+            teacher on ``x``. None = cross-entropy with ``config.label_smoothing``. Evaluation always reports plain
+            cross-entropy. A resumed run must pass the same ``loss_fn`` (it is not stored in the checkpoint).
     Returns:
         The :class:`History`. With ``config.out`` a checkpoint and ``history.json`` are written after every epoch.
     Raises:
@@ -78,11 +84,17 @@ def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overri
         model.to(memory_format=torch.channels_last)
     opt = build_optimizer(model, cfg)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    loss_name = "cross_entropy" if loss_fn is None else getattr(loss_fn, "__name__", type(loss_fn).__name__)
+    if loss_fn is None:
+        ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        loss_fn = lambda logits, y, x: ce(logits, y)  # noqa: E731
+    elif not callable(loss_fn):
+        raise ValueError(f"loss_fn must be a callable (logits, y, x) -> loss, or None, got {type(loss_fn).__name__}")
     lim = limits_.current()  # smoke tests cap the work (resnet_lib.limits); normally no caps
     hist = History(meta={"config": cfg.to_dict(), "model": type(model).__name__, "data": getattr(data, "name", None),
                          "train_size": len(data.y_train), "device": dev.type, "precision": precision,
-                         "channels_last": cl, "world_size": rank.world_size})
+                         "channels_last": cl, "world_size": rank.world_size,
+                         "loss": loss_name})
     if lim.active:
         hist.meta["limits"] = lim.to_dict()
     start_epoch, step = 0, 0
@@ -143,7 +155,7 @@ def fit(model: nn.Module, data: Any, config: TrainConfig | None = None, **overri
                 g["lr"] = lr
             with autocast(dev, precision):
                 out = net(x)  # [B, num_classes]
-                loss = loss_fn(out.float(), y)
+                loss = loss_fn(out.float(), y, x)
             if check_each_step and not math.isfinite(loss.item()):
                 raise TrainingDivergedError(_diverged_msg(epoch, step, loss.item(), lr))
             first_bad = torch.where(torch.isfinite(loss), first_bad, torch.full_like(first_bad, step)).minimum(first_bad)

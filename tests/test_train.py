@@ -212,3 +212,20 @@ def test_compile_failure_falls_back_to_eager(monkeypatch, data):
     with pytest.warns(UserWarning, match="torch.compile unavailable"):
         h = fit(tiny_net(), data, quick_cfg(epochs=1, compile=True))
     assert len(h.epochs) == 1
+
+
+def test_custom_loss_fn_sees_logits_labels_and_batch_and_equals_the_default(data):
+    seen = []
+
+    def smoothed_ce(logits, y, x):  # the default loss written out: the same run, bit for bit
+        seen.append((tuple(logits.shape), logits.dtype, tuple(y.shape), tuple(x.shape)))
+        return nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
+
+    h_default = fit(tiny_net(), data, quick_cfg(label_smoothing=0.1))
+    net = tiny_net()
+    h_custom = fit(net, data, quick_cfg(label_smoothing=0.1), loss_fn=smoothed_ce)
+    assert seen[0] == ((64, 10), torch.float32, (64,), (64, 1, 8, 8))
+    assert h_custom.meta["loss"] == "smoothed_ce" and h_default.meta["loss"] == "cross_entropy"
+    assert [e["train_loss"] for e in h_custom.epochs] == [e["train_loss"] for e in h_default.epochs]
+    with pytest.raises(ValueError, match="loss_fn must be a callable"):
+        fit(tiny_net(), data, quick_cfg(), loss_fn="mse")
