@@ -46,12 +46,20 @@ _EXPORTS: dict[str, str] = {
     "grad_norms": "gradients", "loss_landscape_1d": "landscape", "loss_landscape_2d": "landscape",
     "lr_range_test": "lr_range", "LRRangeResult": "lr_range",
     "recalibrate_bn": "bn",
+    # evaluation reports, calibration, explanation (chapter 7)
+    "predict": "reports", "Predictions": "reports", "evaluate_logits": "reports",
+    "classification_table": "reports", "top_k_accuracy": "reports",
+    "expected_calibration_error": "calibration", "reliability": "calibration", "fit_temperature": "calibration",
+    "gradcam": "explain", "saliency": "explain", "cascading_randomization": "explain",
+    "extract_features": "explain", "linear_probes": "explain", "receptive_fields": "explain",
+    "nearest_neighbours": "explain",
 }
 _SUBMODULES = (
     "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules",
     "checkpoint", "distributed", "history", "precision", "train_config", "train", "benchmark", "cli", "plots",
     "diagrams", "plain_cnn", "gradients", "landscape", "family", "shortcut_study", "book", "lr_range", "bn",
     "stats",
+    "calibration", "reports", "explain", "smoothing_study",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
