@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     # summary, checks
     "summary": "model_summary", "ModelSummary": "model_summary", "StageRow": "model_summary",
     "check_block": "checks", "BlockCheckError": "checks",
+    "check_model": "checks", "ModelCheckError": "checks",
     # data, metrics
     "load_data": "data", "DataBundle": "data", "DeviceLoader": "data", "evaluate": "metrics",
     "EvalResult": "metrics", "DataNotFoundError": "data",
@@ -60,6 +61,7 @@ _SUBMODULES = (
     "diagrams", "plain_cnn", "gradients", "landscape", "family", "shortcut_study", "book", "lr_range", "bn",
     "stats",
     "calibration", "reports", "explain", "smoothing_study",
+    "keras_models", "on_trial",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)

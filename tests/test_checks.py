@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from resnet_lib.models import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, conv3x3, make_shortcut
-from resnet_lib.checks import BlockCheckError, check_block
+from resnet_lib.checks import BlockCheckError, ModelCheckError, check_block, check_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -94,3 +94,101 @@ def test_bad_arguments():
         check_block(BasicBlock(8, 8), 8, stride=0)
     with pytest.raises(ValueError, match="block must be an nn.Module"):
         check_block("block", 8)
+
+
+# --- the mistakes of popular posts (chapter 10): each is named by a check -------------------------------------
+
+
+class TwoBranchBlock(nn.Module):
+    """Two convolution branches of the input, summed, both strided: no identity path."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv_a, self.bn_a = conv3x3(cin, cout, stride), nn.BatchNorm2d(cout)
+        self.conv_b, self.bn_b = conv3x3(cin, cout, stride), nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn_a(self.conv_a(x))) + F.relu(self.bn_b(self.conv_b(x)))
+
+
+class OutputProjection(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + x
+
+
+class OutputShortcutBlock(nn.Module):
+    """A "shortcut" that is a 1x1 conv of the block's output added to that output; both 3x3 convs strided."""
+
+    def __init__(self, c: int, stride: int = 1, call_with_input: bool = False) -> None:
+        super().__init__()
+        self.call_with_input = call_with_input
+        self.conv1, self.bn1 = conv3x3(c, c, stride), nn.BatchNorm2d(c)
+        self.conv2, self.residual = conv3x3(c, c, stride), OutputProjection(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(F.relu(self.bn1(self.conv1(x))))
+        return self.residual(out, x) if self.call_with_input else self.residual(out)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_two_convolution_branches_have_no_path_from_the_input(stride):
+    with pytest.raises(BlockCheckError, match="no path carries the block's input past the branch"):
+        check_block(TwoBranchBlock(16, 32 if stride == 2 else 16, stride), 16, 32 if stride == 2 else 16,
+                    stride=stride, verbose=False)
+
+
+def test_a_shortcut_of_the_output_is_caught():
+    with pytest.raises(BlockCheckError, match=r"takes 2 positional arguments but 3 were given: a layer was called "
+                                              r"with arguments its forward does not take"):
+        check_block(OutputShortcutBlock(8, call_with_input=True), 8, verbose=False)
+    with pytest.raises(BlockCheckError, match=r"residual.conv = 0.*output no longer depends on x"):
+        check_block(OutputShortcutBlock(8), 8, verbose=False)
+    with pytest.raises(BlockCheckError, match=r"\(2, 8, 2, 2\) != \(2, 8, 4, 4\).*strides 2 times \(conv1, conv2\)"):
+        check_block(OutputShortcutBlock(8, stride=2), 8, stride=2, verbose=False)
+
+
+def test_no_path_clause_is_absent_for_a_missing_relu_only():
+    with pytest.raises(BlockCheckError, match="final ReLU") as err:
+        check_block(ExerciseBlock(16, 32, 2, "no_final_relu"), 16, 32, stride=2, verbose=False)
+    assert "no path" not in str(err.value)
+
+
+def test_a_shortcut_with_a_3x3_convolution_is_a_second_branch():
+    block = BasicBlock(16, 32, 2, downsample=nn.Sequential(conv3x3(16, 32, 2), nn.BatchNorm2d(32)))
+    with pytest.raises(BlockCheckError, match=r"shortcut holds a 3×3 convolution \(0\).*second branch"):
+        check_block(block, 16, 32, stride=2, verbose=False)
+    relu_short = BasicBlock(16, 16, downsample=nn.ReLU())
+    with pytest.raises(BlockCheckError, match="shortcut holds a ReLU"):
+        check_block(relu_short, 16, verbose=False)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50"])
+def test_check_model_accepts_torchvision(name, capsys):
+    torchvision = pytest.importorskip("torchvision")
+    with torch.device("meta"):
+        model = getattr(torchvision.models, name)(num_classes=10)
+    check_model(model, name, num_classes=10)
+    depth = int(name[len("resnet"):])
+    assert f"{depth} weighted layers" in capsys.readouterr().out
+
+
+def test_check_model_names_the_model_it_resembles():
+    from resnet_lib.models import resnet20, resnet34, resnet56
+    with torch.device("meta"):
+        r34 = resnet34(num_classes=10)
+    with pytest.raises(ModelCheckError, match=r"21,289,802 parameters and 34 weighted layers, resnet18 .* has "
+                                              r"11,181,642 and 18: it is closest to resnet34"):
+        check_model(r34, "resnet18")
+    with pytest.raises(ModelCheckError, match="closest to resnet56"):
+        check_model(resnet56(in_channels=1), "resnet20", in_channels=1)
+    check_model(resnet20(in_channels=1), "resnet20", in_channels=1, verbose=False)
+    assert issubclass(ModelCheckError, AssertionError)
+
+
+def test_check_model_bad_names():
+    with pytest.raises(ValueError, match="unknown model 'resnet19'"):
+        check_model(nn.Linear(2, 2), "resnet19")
