@@ -54,6 +54,14 @@ _EXPORTS: dict[str, str] = {
     "gradcam": "explain", "saliency": "explain", "cascading_randomization": "explain",
     "extract_features": "explain", "linear_probes": "explain", "receptive_fields": "explain",
     "nearest_neighbours": "explain",
+    # backbones, composed detection data, transfer (chapter 8)
+    "fpn_backbone": "backbones", "pyramid_shapes": "backbones", "faster_rcnn": "backbones",
+    "deeplabv3": "backbones", "fcn": "backbones",
+    "compose_canvases": "data.composed", "ComposedCanvases": "data.composed",
+    "train_detector": "dense", "train_segmenter": "dense", "detection_map": "dense", "mean_iou": "dense",
+    "segmentation_miou": "dense",
+    "split_classes": "transfer", "label_fraction": "transfer", "layer_groups": "transfer",
+    "layerwise_lr": "transfer", "freeze_bn": "transfer", "replace_head": "transfer", "fine_tune": "transfer",
 }
 _SUBMODULES = (
     "hardware", "limits", "models", "blocks", "model_summary", "checks", "data", "metrics", "schedules",
@@ -62,6 +70,7 @@ _SUBMODULES = (
     "stats",
     "calibration", "reports", "explain", "smoothing_study",
     "keras_models", "on_trial",
+    "transfer", "backbones", "dense", "backbone_study",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
