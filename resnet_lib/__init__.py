@@ -54,6 +54,8 @@ _EXPORTS: dict[str, str] = {
     "gradcam": "explain", "saliency": "explain", "cascading_randomization": "explain",
     "extract_features": "explain", "linear_probes": "explain", "receptive_fields": "explain",
     "nearest_neighbours": "explain",
+    # smaller and faster: distillation, latency (chapter 9)
+    "DistillationLoss": "compress", "measure_latency": "latency", "Latency": "latency",
     # backbones, composed detection data, transfer (chapter 8)
     "fpn_backbone": "backbones", "pyramid_shapes": "backbones", "faster_rcnn": "backbones",
     "deeplabv3": "backbones", "fcn": "backbones",
@@ -71,6 +73,7 @@ _SUBMODULES = (
     "calibration", "reports", "explain", "smoothing_study",
     "keras_models", "on_trial",
     "transfer", "backbones", "dense", "backbone_study",
+    "compress", "export", "latency",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
