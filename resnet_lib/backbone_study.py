@@ -116,14 +116,19 @@ def build_dense(kind: str, backbone: nn.Module, num_classes: int, mean: float, s
 
 def train_dense(kind: str, backbone: nn.Module, train: Any, test: Any, mean: float, std: float, *,
                 steps: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
-                first: int = 100) -> tuple[nn.Module, dict[str, Any]]:
-    """Build, train and evaluate one dense model; the record holds the curve and the scores (all and ``first``)."""
+                first: int = 50) -> tuple[nn.Module, dict[str, Any]]:
+    """Build, train and evaluate one dense model; the record holds the curve and the scores (all and ``first``).
+
+    After training the weights are rounded to float16 and back — the precision they are stored in — so that the
+    recorded scores are those of the stored weights.
+    """
     from . import dense
 
     model = build_dense(kind, copy.deepcopy(backbone), train.num_classes, mean, std)
     if kind == "faster_rcnn":
         run = dense.train_detector(model, train, steps=steps or DENSE["det_steps"], batch_size=DENSE["det_batch"],
                                    lr=DENSE["lr"], warmup=DENSE["warmup"], seed=seed, device=device)
+        load_half(model, _half(model))
         t0 = time.perf_counter()
         scores = dense.detection_map(model, test, device=device, class_metrics=True)
         scores_first = dense.detection_map(model, _first(test, first), device=device)
@@ -131,6 +136,7 @@ def train_dense(kind: str, backbone: nn.Module, train: Any, test: Any, mean: flo
         norm = {"image_mean": (mean,), "image_std": (std,)}
         run = dense.train_segmenter(model, train, steps=steps or DENSE["seg_steps"], batch_size=DENSE["seg_batch"],
                                     lr=DENSE["lr"], warmup=DENSE["warmup"], seed=seed, device=device, **norm)
+        load_half(model, _half(model))
         t0 = time.perf_counter()
         scores = dense.segmentation_miou(model, test, **norm)
         scores_first = dense.segmentation_miou(model, _first(test, first), **norm)
@@ -177,6 +183,13 @@ def _save(info: dict[str, Any], path: Path, t0: float) -> None:
 
 def _half(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+
+
+def load_half(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Load a state_dict stored in float16 (as the dense models are) into ``model``'s float32 tensors, strictly."""
+    own = model.state_dict()
+    model.load_state_dict({k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}, strict=True)
+    return model
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,3 +153,16 @@ def test_segmenters_train_and_smoke_limits(seeded):
     assert run["steps"] == 2 and len(run["loss"]) == 2 and np.isfinite(run["loss"]).all()
     with pytest.raises(ValueError, match="steps=0 is not allowed"):
         dense.train_segmenter(seg, ds, steps=0)
+
+
+def test_stored_dense_weights_round_trip_in_float16(tmp_path):
+    from resnet_lib.backbone_study import _half, build_dense, load_half
+
+    a = build_dense("fcn", rl.resnet20(in_channels=1), 5, 0.3, 0.35)
+    torch.save(_half(a), tmp_path / "fcn.pt")
+    b = load_half(build_dense("fcn", rl.resnet20(in_channels=1), 5, 0.3, 0.35),
+                  torch.load(tmp_path / "fcn.pt", weights_only=True))
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[k], v.half().to(v.dtype), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="unknown kind 'yolo': use faster_rcnn, fcn or deeplabv3"):
+        build_dense("yolo", rl.resnet20(), 5, 0.3, 0.35)
