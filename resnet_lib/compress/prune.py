@@ -112,7 +112,7 @@ def prune_channels(model: nn.Module, example_inputs: torch.Tensor, ratio: float,
                    round_to: int | None = None) -> nn.Module:
     """A copy of ``model`` with the fraction ``ratio`` of the channels of each prunable group removed.
 
-    ``torch-pruning``'s :class:`~torch_pruning.pruner.MetaPruner` traces the network, builds its dependency graph
+    ``torch-pruning``'s ``MetaPruner`` traces the network, builds its dependency graph
     (which layers must lose the same channels: a convolution's outputs, its BatchNorm, the next layer's inputs,
     both sides of an addition) and removes the channels with the smallest L``p`` norm of their weights, group by
     group. Nothing is fine-tuned here: accuracy drops until the copy is trained again (e.g. with ``rl.fit``).

@@ -85,6 +85,7 @@ def quantize_pt2e(model: nn.Module, calibration: Iterable, example_inputs: torch
         The quantized ``torch.fx.GraphModule`` (runs eagerly; pass it to :func:`compile_quantized` for speed). The
         float weights that its int8 weights replace are dropped, so its ``state_dict`` is the deployed size.
     """
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 
@@ -113,6 +114,7 @@ def quantize_pt2e(model: nn.Module, calibration: Iterable, example_inputs: torch
         raise ValueError("calibration gave no batches: pass an iterable of x or (x, y) batches")
     quantized = convert_pt2e(prepared)
     _drop_unused_tensors(quantized)
+    allow_exported_model_train_eval(quantized)  # .eval()/.train() work (rl.evaluate calls them), as no-ops here
     return quantized
 
 
@@ -128,13 +130,29 @@ def _drop_unused_tensors(graph_module: torch.fx.GraphModule) -> None:
 def compile_quantized(model: nn.Module) -> nn.Module:
     """``torch.compile`` with Inductor's weight freezing, which turns a PT2E int8 graph into int8 oneDNN kernels.
 
-    Compilation happens on the first call (seconds to a minute on a small CPU) and again for each new input shape
-    the compiled code does not cover.
+    Compilation happens on the first call (tens of seconds on a small CPU) and again for an input shape the
+    compiled code does not cover. Freezing (the weights become constants folded into the kernels, which the int8
+    fusions need) is switched on only while the compiled model runs, so the process-wide Inductor settings stay
+    as they were. (``torch.compile(..., options={"freezing": True})`` did not reach the int8 lowering with torch
+    2.14: it failed with ``UnsupportedOperatorException: onednn.qconv_prepack``.)
 
     Args:
         model: a module to run on the CPU (the output of :func:`quantize_pt2e`, or a float network).
     Returns:
-        The compiled callable (an ``nn.Module`` wrapper).
+        The compiled model, an ``nn.Module``.
     """
-    # freezing: the weights become constants folded into the kernels (what the int8 fusions need)
-    return torch.compile(model, options={"freezing": True})
+    return _Frozen(torch.compile(model, dynamic=False))  # dynamic shapes broke the int8 conv lowering (torch 2.14)
+
+
+class _Frozen(nn.Module):
+    """Runs a compiled module with ``torch._inductor.config.freezing`` on (compilation happens inside the call)."""
+
+    def __init__(self, compiled: nn.Module) -> None:
+        super().__init__()
+        self.compiled = compiled
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch._inductor import config as inductor_config
+
+        with inductor_config.patch(freezing=True):
+            return self.compiled(x)
