@@ -18,7 +18,10 @@ INPUT_NAME, OUTPUT_NAME = "images", "logits"
 
 def to_onnx(model: nn.Module, example_inputs: torch.Tensor, path: str | os.PathLike[str], *,
             dynamic_batch: bool = True) -> Path:
-    """Write ``model`` (evaluation mode) as an ONNX file with the dynamo exporter.
+    """Write ``model`` (evaluation mode) as one self-contained ONNX file with the dynamo exporter.
+
+    The weights are stored inside the file (``external_data=False``; the exporter's default puts them in a second
+    ``.onnx.data`` file), which suits networks below ONNX's 2 GB limit for a single file.
 
     Args:
         model: the network; exported in evaluation mode (its train/eval mode is restored afterwards).
@@ -37,8 +40,9 @@ def to_onnx(model: nn.Module, example_inputs: torch.Tensor, path: str | os.PathL
     model.eval()
     shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         torch.onnx.export(model, (example_inputs,), str(path), dynamo=True, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_shapes=shapes, verbose=False)
+                          output_names=[OUTPUT_NAME], dynamic_shapes=shapes, external_data=False, verbose=False)
     finally:
         model.train(was_training)
     return path

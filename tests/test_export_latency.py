@@ -19,6 +19,8 @@ def test_onnx_file_has_a_dynamic_batch_and_matches_pytorch(tmp_path):
     torch.manual_seed(0)
     model = rl.resnet20(in_channels=1).eval()
     path = to_onnx(model, torch.randn(2, 1, 28, 28), tmp_path / "r20.onnx")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["r20.onnx"]          # one file, weights inside
+    assert path.stat().st_size > 4 * sum(p.numel() for p in model.parameters())  # fp32 weights are in it
     dim0 = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim[0]
     assert dim0.dim_param and not dim0.dim_value                 # a symbolic batch size, not 2
     session = onnx_session(path, threads=1)
