@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 
 def _check(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,6 +213,9 @@ def temperature_figure(logits: torch.Tensor, labels: torch.Tensor, temperature: 
         ax.plot(ts, [nll(lg, lb, t) for t in ts], label=name)
     ax.axvline(temperature, color="black", ls=":", lw=1, label=f"fitted T = {temperature:.3f}")
     ax.set_xscale("log")
+    ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16) if lo <= t <= hi]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())              # no 3x10^-1 between the readable ticks
     ax.set(xlabel="temperature T (logits divided by T)", ylabel="NLL (nats per image)")
     ax.legend(fontsize=8)
     if title:

@@ -159,7 +159,7 @@ def top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int]
         labels: true classes.
         ks: the values of ``k``, each in ``1..K``.
     Returns:
-        A dict ``{k: accuracy}``.
+        A dict from each ``k`` to its accuracy.
     Shape:
         logits ``[N, K]``, labels ``[N]``.
     """

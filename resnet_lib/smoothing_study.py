@@ -58,7 +58,7 @@ def smoothing_runs(data: Any, smoothings: Sequence[float] = (0.0, 0.1), seeds: S
         seeds: one run per seed (initial weights, data order and augmentation); the data split is ``data``'s.
         epochs: training length.
         augment: training augmentation policy.
-        model: a name for :func:`~resnet_lib.models.get_model`.
+        model: a name for :func:`~resnet_lib.models.registry.get_model`.
         device: where to train; None = the data's device.
     Returns:
         One dict per run, with ``label_smoothing``, ``seed``, ``seconds``, ``final_train_loss`` and the summary's keys.

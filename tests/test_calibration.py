@@ -101,3 +101,23 @@ def test_figures_are_returned_not_shown():
     fig = temperature_figure(logits, labels, fit_temperature(logits, labels), logits, labels)
     assert isinstance(fig, Figure) and len(fig.axes[0].lines) == 3
     assert math.isfinite(r.ece) and np.isfinite(r.confidence.numpy()).all()
+
+
+def test_smoothing_runs_record_every_setting():
+    from resnet_lib import limits
+    from resnet_lib.data import load_data
+    from resnet_lib.smoothing_study import calibration_summary, smoothing_runs
+
+    data = load_data("digits", val_size=300)
+    with limits.limited(limits.RunLimits(epochs=1, train_steps=2, eval_batches=1)):
+        runs = smoothing_runs(data, (0.0, 0.1), (0,), epochs=2, augment="none")
+    assert [(r["label_smoothing"], r["seed"]) for r in runs] == [(0.0, 0), (0.1, 0)]
+    for r in runs:
+        assert r["temperature"] > 0 and 0 <= r["test_ece"] <= 1 and r["final_train_loss"] > 0
+        assert sum(r["bins"]["count"]) == sum(r["bins_scaled"]["count"]) == len(data.y_test)
+    logits, labels = sampled(3000, scale=2.0)
+    s = calibration_summary(logits[:1500], labels[:1500], logits[1500:], labels[1500:])
+    assert s["temperature"] == pytest.approx(fit_temperature(logits[:1500], labels[:1500]))
+    assert s["test_ece_scaled"] < s["test_ece"]
+    with pytest.raises(ValueError, match="smoothing_runs needs val and test images"):
+        smoothing_runs(load_data("digits", val_size=0), (0.0,), (0,))

@@ -88,7 +88,7 @@ def stage_outputs(model: nn.Module, images: torch.Tensor,
         images: a normalised batch on the model's device.
         nodes: ``{name: graph node}``, names of :func:`stage_nodes`, or None for all of them.
     Returns:
-        A dict ``{name: tensor}`` (feature maps ``[B, K, h, w]``, embeddings ``[B, D]``), detached.
+        A dict from each name to its detached tensor (feature maps ``[B, K, h, w]``, embeddings ``[B, D]``).
     """
     x = check_images(model, images)
     nodes = _resolve(model, nodes)
@@ -182,7 +182,7 @@ def linear_probes(train: Features, test: Features, names: Sequence[str] | None =
     """:func:`linear_probe` for each named feature (default: all but the logits), in order.
 
     Returns:
-        A dict ``{name: test accuracy}``.
+        A dict from each name to the probe's test accuracy.
     """
     names = [n for n in train.tensors if n != "logits"] if names is None else list(names)
     return {n: linear_probe(train[n], train.labels, test[n], test.labels, c=c, max_iter=max_iter) for n in names}
@@ -212,7 +212,7 @@ def receptive_fields(model: nn.Module, input_size: Sequence[int],
         input_size: ``(B, C, H, W)`` of an example input (shapes are propagated once).
         nodes: as for :func:`stage_outputs`.
     Returns:
-        A dict ``{name: ReceptiveField}``.
+        A dict from each name to its :class:`ReceptiveField`.
     """
     import torch.fx
     from torch.fx.passes.shape_prop import ShapeProp

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 
 def find_layer(model: nn.Module, name: str | nn.Module) -> nn.Module:
-    """The sub-module called ``name`` (as in ``model.named_modules()``), or ``name`` itself if it is a module of ``model``.
+    """The sub-module called ``name`` (in ``model.named_modules()``), or ``name`` itself if it is one of its modules.
 
     Raises:
         ValueError: no such module; the message lists the allowed names.
