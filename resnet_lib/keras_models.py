@@ -166,7 +166,7 @@ def to_nhwc(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) ->
         x: uint8 tensor (N, C, H, W).
         mean, std: per-channel statistics on the 0-1 scale (``DataBundle.mean``, ``DataBundle.std``).
     Returns:
-        A float32 numpy array (N, H, W, C): ``(x / 255 - mean) / std``, channels last.
+        The normalised images ``(x / 255 - mean) / std`` as a float32 numpy array, channels last (N, H, W, C).
     """
     if x.dim() != 4:
         raise ValueError(f"x must be (N, C, H, W), got shape {tuple(x.shape)}")
@@ -198,8 +198,8 @@ def keras_fit(model: Any, data: Any, *, epochs: int, batch_size: int = 128, lr: 
             None: a constant ``lr``.
         seed: ``keras.utils.set_random_seed`` (initial weights of a model built afterwards, the data order).
     Returns:
-        A dict: ``train_loss`` and ``train_acc`` per epoch, ``test_acc``, ``seconds`` (training only),
-        ``steps``, ``images_per_s``.
+        The run's results in a dict with ``train_loss`` and ``train_acc`` per epoch, ``test_acc``, ``seconds``
+        (training only), ``steps`` and ``images_per_s``.
     """
     keras = _keras()
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:

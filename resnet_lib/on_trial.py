@@ -59,8 +59,8 @@ def train_torch(data: Any, cfg: TrainConfig, loss: str = "cross_entropy") -> dic
     """Train ``resnet20(shortcut="B")`` (initial weights from ``cfg.seed``) and test it.
 
     Returns:
-        A dict: ``train_loss`` and ``train_acc`` per epoch, ``test_acc``, ``seconds`` (training only), ``steps``,
-        ``images_per_s``, ``precision``.
+        The run's results in a dict with ``train_loss`` and ``train_acc`` per epoch, ``test_acc``, ``seconds``
+        (training only), ``steps``, ``images_per_s`` and ``precision``.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
