@@ -30,7 +30,11 @@ FRACTIONS = (0.01, 0.1, 1.0)
 # label fraction -> (epochs, batch size): about 6k, 15k and 30k training images seen
 SCHEDULE = {0.01: (20, 32), 0.1: (5, 128), 1.0: (1, 128)}
 PRETRAIN = {"epochs": 4, "lr": 0.2, "batch_size": 128}  # fit's default recipe (one-cycle, label smoothing 0.1)
-TRANSFER_LR = 0.1  # peak rate of every method (fine-tuning: the head's; lower groups x 0.5 per group)
+# peak rate per method (fine-tuning: the head's; lower groups x 0.5 per group). Frozen BN leaves the convolutions
+# without BN's scale invariance: at 0.1 it stayed at chance or diverged (the grid records that run too, as
+# "fine-tune-frozen-bn@0.1"), so it trains at 0.02.
+TRANSFER_LR = {"scratch": 0.1, "linear-probe": 0.1, "fine-tune": 0.1, "fine-tune-frozen-bn": 0.02}
+TOO_HIGH = ("fine-tune-frozen-bn", 0.1)  # the extra run of the grid: frozen BN at the others' rate
 # the composed canvases and the dense models' settings (the stored runs'; the full profile scales n and steps)
 CANVAS = {"canvas_size": 64, "objects": (1, 3), "sizes": (20, 32)}
 DENSE = {"n_train": 4000, "n_test": 1000, "train_seed": 0, "test_seed": 1, "fpn_channels": 64,
@@ -61,8 +65,13 @@ def pretrain_source(source: Any, seed: int = 0, epochs: int = PRETRAIN["epochs"]
     return model, fit(model, source, cfg)
 
 
-def transfer_run(method: str, fraction: float, seed: int, pretrained: nn.Module, target: Any) -> dict[str, Any]:
-    """One cell of the grid: ``method`` with ``fraction`` of the target labels, seeded; returns a JSON record."""
+def transfer_run(method: str, fraction: float, seed: int, pretrained: nn.Module, target: Any,
+                 lr: float | None = None) -> dict[str, Any]:
+    """One cell of the grid: ``method`` with ``fraction`` of the target labels, seeded; returns a JSON record.
+
+    ``lr`` (default :data:`TRANSFER_LR` of the method) is the peak rate; a run that diverges is recorded with
+    ``"diverged": True`` and no accuracy.
+    """
     from .models import resnet20
     from .train_config import TrainConfig
     from .transfer import fine_tune, label_fraction, prepare
@@ -71,18 +80,29 @@ def transfer_run(method: str, fraction: float, seed: int, pretrained: nn.Module,
     fresh = resnet20(in_channels=1, num_classes=target.num_classes)
     model, lr_mult, frozen = prepare(method, pretrained, fresh, target.num_classes)
     epochs, batch = SCHEDULE[fraction]
-    cfg = TrainConfig(epochs=epochs, batch_size=batch, lr=TRANSFER_LR, schedule="cosine", label_smoothing=0.0,
+    lr = TRANSFER_LR[method] if lr is None else lr
+    cfg = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, schedule="cosine", label_smoothing=0.0,
                       seed=seed, quiet=True)
-    r = fine_tune(model, label_fraction(target, fraction, seed=seed), cfg, lr_mult=lr_mult, frozen_bn=frozen)
-    return {"method": method, "fraction": fraction, "seed": seed, **r.to_dict()}
+    record = {"method": method, "fraction": fraction, "seed": seed, "lr": lr, "diverged": False}
+    try:
+        r = fine_tune(model, label_fraction(target, fraction, seed=seed), cfg, lr_mult=lr_mult, frozen_bn=frozen)
+    except FloatingPointError:
+        return {**record, "diverged": True, "test_acc": None}
+    return {**record, **r.to_dict()}
 
 
 def transfer_grid(pretrained: nn.Module, target: Any, seeds: list[int], fractions=FRACTIONS,
                   methods: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-    """Every (method, fraction, seed) of the grid, as :func:`transfer_run` records."""
+    """Every (method, fraction, seed) of the grid, as :func:`transfer_run` records, plus :data:`TOO_HIGH`'s runs."""
     from .transfer import METHODS
 
-    return [transfer_run(m, f, s, pretrained, target) for s in seeds for f in fractions for m in (methods or METHODS)]
+    runs = []
+    for s in seeds:
+        for f in fractions:
+            runs += [transfer_run(m, f, s, pretrained, target) for m in (methods or METHODS)]
+            runs.append({**transfer_run(TOO_HIGH[0], f, s, pretrained, target, lr=TOO_HIGH[1]),
+                         "method": f"{TOO_HIGH[0]}@{TOO_HIGH[1]}"})
+    return runs
 
 
 def canvases(data: Any, n_train: int = DENSE["n_train"], n_test: int = DENSE["n_test"]) -> tuple[Any, Any]:
@@ -220,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         pre.load_state_dict(torch.load(out / "source_resnet20.pt", weights_only=True))
         info = _provenance("transfer", args.seeds)
         info.update(settings={"schedule": {str(k): v for k, v in SCHEDULE.items()}, "lr": TRANSFER_LR,
+                              "too_high": list(TOO_HIGH),
                               "source": SOURCE_CLASSES, "target": TARGET_CLASSES,
                               "target_test_images": len(target.y_test)},
                     runs=transfer_grid(pre, target, args.seeds))
