@@ -120,3 +120,18 @@ def test_recipe_paper_sets_the_papers_values_and_explicit_flags_win():
         config_from_args(parse_args(["--recipe", "fast"]))
     with pytest.raises(ValueError, match="unknown recipe 'fast'"):
         from_recipe("fast")
+
+
+def test_recipe_speedrun_builds_its_network_from_the_command_line(tmp_path):
+    import json
+
+    from resnet_lib.cli import parse_args
+    from resnet_lib.train_config import from_recipe
+
+    cfg = config_from_args(parse_args(["--recipe", "speedrun"]))
+    assert cfg == from_recipe("speedrun") and cfg.model == "cifar_resnet" and "stem_pool=True" in cfg.model_options
+    out = tmp_path / "sr"        # the recipe's network on 8x8 digits, one short epoch: the CLI path works
+    assert main(["--recipe", "speedrun", "--data", "digits", "--train-size", "256", "--val-size", "0",
+                 "--test-size", "64", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["config"]["recipe"] == "speedrun" and info["config"]["batch_size"] == 256

@@ -337,3 +337,18 @@ def test_cuda_forward_backward_autocast_channels_last():
             loss = m(x).float().logsumexp(1).mean()
         loss.backward()
         assert torch.isfinite(m.conv1.weight.grad).all() and m.conv1.weight.grad.norm() > 0
+
+
+def test_stem_pool_halves_every_stage_and_checks_its_argument():
+    from resnet_lib.models import CifarResNet
+
+    net = CifarResNet(depth=8, in_channels=1, widths=(32, 64, 128), stem_width=16, stem_pool=True, shortcut="B")
+    s = rl.summary(net, (1, 1, 28, 28))
+    assert [tuple(r.output_shape[-2:]) for r in s.stages if r.name.startswith("layer")] == [(14, 14), (7, 7), (4, 4)]
+    plain = CifarResNet(depth=8, in_channels=1, widths=(32, 64, 128), stem_width=16, shortcut="B")
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in plain.parameters())
+    assert 3 < rl.summary(plain, (1, 1, 28, 28)).macs / s.macs < 4.5   # ~4x fewer positions (7x7 -> 4x4 rounds up)
+    with pytest.raises(ValueError, match="stem_pool must be True or False"):
+        CifarResNet(stem_pool=1)
+    with pytest.raises(ValueError, match="at least 8"):
+        net(torch.randn(1, 1, 6, 6))

@@ -31,6 +31,9 @@ FAMILIES = [
     ("wrn16_4", {"drop_rate": 0.3}, (2, 3, 32, 32)),
     ("resnext29_32x4d", {}, (1, 3, 32, 32)),
     ("resnet20", {"stochastic_depth_prob": 0.2}, (2, 3, 32, 32)),
+    # chapter 5's speedrun network: a max-pooled stem, wide stages
+    ("cifar_resnet", {"depth": 8, "widths": (32, 64, 128), "stem_width": 16, "stem_pool": True, "shortcut": "B",
+                      "in_channels": 1}, (2, 1, 28, 28)),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}" for n, kw, _ in FAMILIES]
 
@@ -79,6 +82,7 @@ def test_feature_extractor_returns_each_stage(name, kwargs, shape):
                 h = model.conv1(h)
                 if isinstance(model, CifarResNet) and not model.preact:
                     h = model.relu(model.bn1(h))
+                    h = model.maxpool(h) if model.stem_pool else h
                 elif not isinstance(model, CifarResNet):
                     h = model.maxpool(model.relu(model.bn1(h)))
                 continue

@@ -36,6 +36,8 @@ class CifarResNet(nn.Module):
         widths: channels of the three stages' 3×3 layers (bottlenecks: their ``planes``; outputs are 4×).
         zero_init_residual: start every residual branch at zero (see :func:`~resnet_lib.models.blocks.zero_init_last`).
         stem_width: output channels of ``conv1`` (default ``widths[0]``; Wide ResNets keep 16, ResNeXt-29 uses 64).
+        stem_pool: a 2×2 max-pool after the stem, so the three stages run at H/2, H/4, H/8 (4× fewer positions
+            everywhere; the speedrun of chapter 5 spends the saving on width).
         groups, width_per_group: grouped bottlenecks (ResNeXt), as in :class:`~resnet_lib.models.resnet.ResNet`.
         drop_rate: dropout between the two convolutions of pre-activation basic blocks (Wide ResNets).
         se_reduction, se_bias: squeeze-and-excitation in every block (0 = none).
@@ -45,12 +47,13 @@ class CifarResNet(nn.Module):
         (N, in_channels, H, W) with H, W >= 4 -> (N, num_classes)
     """
 
-    __constants__ = ["preact"]  # lets torch.jit.script skip the branch for the layers a pre-activation net lacks
+    # let torch.jit.script skip the branches for layers a network lacks (pre-activation: bn1; no stem_pool: maxpool)
+    __constants__ = ["preact", "stem_pool"]
 
     def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3,
                  block: type[nn.Module] | str = "basic", shortcut: str = "A", residual: bool = True,
                  widths: Sequence[int] = (16, 32, 64), zero_init_residual: bool = False,
-                 norm_layer: NormLayer | None = None, *, stem_width: int | None = None, groups: int = 1,
+                 norm_layer: NormLayer | None = None, *, stem_width: int | None = None, stem_pool: bool = False, groups: int = 1,
                  width_per_group: int = 64, drop_rate: float = 0.0, se_reduction: int = 0, se_bias: bool = True,
                  stochastic_depth_prob: float = 0.0) -> None:
         super().__init__()
@@ -74,7 +77,10 @@ class CifarResNet(nn.Module):
         self.in_channels = positive_int("in_channels", in_channels)
         self.depth, self.shortcut, self.residual = depth, shortcut, residual
         self.preact = issubclass(block, (PreActBasicBlock, PreActBottleneck))
-        self.min_size = 4
+        if not isinstance(stem_pool, bool):
+            raise ValueError(f"stem_pool must be True or False, got {stem_pool!r}")
+        self.stem_pool = stem_pool
+        self.min_size = 8 if stem_pool else 4
         norm_layer = norm_layer or nn.BatchNorm2d
         n = (depth - 2) // (3 * per_block)
         self.inplanes = positive_int("stem_width", widths[0] if stem_width is None else stem_width)
@@ -89,6 +95,8 @@ class CifarResNet(nn.Module):
         if not self.preact:
             self.bn1 = norm_layer(self.inplanes)
             self.relu = nn.ReLU(inplace=True)
+        if stem_pool:
+            self.maxpool = nn.MaxPool2d(kernel_size=2)
         self.layer1 = self._make_layer(block, widths[0], n, 1, norm_layer, drop_probs[:n], options)
         self.layer2 = self._make_layer(block, widths[1], n, 2, norm_layer, drop_probs[n:2 * n], options)
         self.layer3 = self._make_layer(block, widths[2], n, 2, norm_layer, drop_probs[2 * n:], options)
@@ -117,6 +125,8 @@ class CifarResNet(nn.Module):
         x = self.conv1(x)                        # (N, 16, H, W)
         if not self.preact:
             x = self.relu(self.bn1(x))
+        if self.stem_pool:
+            x = self.maxpool(x)                  # (N, 16, H/2, W/2): every stage below runs at half the size
         x = self.layer1(x)                       # (N, 16 e, H, W)
         x = self.layer2(x)                       # (N, 32 e, H/2, W/2)
         x = self.layer3(x)                       # (N, 64 e, H/4, W/4)
