@@ -2,7 +2,7 @@
 
 * **Transfer** (:func:`transfer_grid`): a ResNet-20 pretrained on five Fashion-MNIST classes (T-shirt/top, trouser,
   pullover, dress, coat) is reused on the other five (sandal, shirt, sneaker, bag, ankle boot) with 1 %, 10 % and
-  100 % of their training labels, by the methods of :data:`resnet_lib.transfer.METHODS`, over seeds.
+  100 % of their training labels, by the methods of ``resnet_lib.transfer.METHODS``, over seeds.
 * **Detection and segmentation** (:func:`train_dense`): a ResNet-20 trained on all ten classes (chapter 3's stored
   run) becomes the backbone of Faster R-CNN with an FPN, of an FCN and of DeepLabV3, trained on composed canvases
   (:mod:`resnet_lib.data.composed`: real Fashion-MNIST *training* images; evaluated on canvases of *test* images).
@@ -69,7 +69,7 @@ def transfer_run(method: str, fraction: float, seed: int, pretrained: nn.Module,
                  lr: float | None = None) -> dict[str, Any]:
     """One cell of the grid: ``method`` with ``fraction`` of the target labels, seeded; returns a JSON record.
 
-    ``lr`` (default :data:`TRANSFER_LR` of the method) is the peak rate; a run that diverges is recorded with
+    ``lr`` (default ``TRANSFER_LR[method]``) is the peak rate; a run that diverges is recorded with
     ``"diverged": True`` and no accuracy.
     """
     from .models import resnet20
@@ -93,7 +93,7 @@ def transfer_run(method: str, fraction: float, seed: int, pretrained: nn.Module,
 
 def transfer_grid(pretrained: nn.Module, target: Any, seeds: list[int], fractions=FRACTIONS,
                   methods: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-    """Every (method, fraction, seed) of the grid, as :func:`transfer_run` records, plus :data:`TOO_HIGH`'s runs."""
+    """Every (method, fraction, seed) of the grid, as :func:`transfer_run` records, plus the ``TOO_HIGH`` runs."""
     from .transfer import METHODS
 
     runs = []

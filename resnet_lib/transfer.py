@@ -255,7 +255,7 @@ def fine_tune(model: nn.Module, data: Any, config: Any, *, lr_mult: Mapping[str,
 
 def prepare(method: str, pretrained: nn.Module, fresh: nn.Module, num_classes: int, *,
             decay: float = 0.5) -> tuple[nn.Module, dict[str, float], bool]:
-    """The network, learning-rate multipliers and BN mode of one of :data:`METHODS`.
+    """The network, learning-rate multipliers and BN mode of one of ``METHODS``.
 
     Args:
         method: ``"scratch"``, ``"linear-probe"``, ``"fine-tune"`` or ``"fine-tune-frozen-bn"``.
@@ -280,7 +280,7 @@ def imagenet_pretrained(name: str = "resnet18", num_classes: int = 10, *, weight
     """A ``resnet_lib`` ImageNet-layout ResNet with torchvision's ImageNet weights and a fresh ``num_classes`` head.
 
     The weights download on first use (Colab); offline it raises ``RuntimeError`` saying so
-    (see :func:`resnet_lib.models.resnet18`).
+    (see :func:`resnet_lib.models.resnet.resnet18`).
 
     Args:
         name: ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"resnet101"``, ``"resnet152"``,

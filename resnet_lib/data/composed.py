@@ -24,7 +24,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-COMPOSED_NOTE = "composed canvases of real Fashion-MNIST images (exact boxes and masks by construction; not a benchmark)"
+COMPOSED_NOTE = ("composed canvases of real Fashion-MNIST images (exact boxes and masks by construction; "
+                 "not a benchmark)")
 
 
 @dataclass(repr=False)
