@@ -134,4 +134,4 @@ def test_recipe_speedrun_builds_its_network_from_the_command_line(tmp_path):
     assert main(["--recipe", "speedrun", "--data", "digits", "--train-size", "256", "--val-size", "0",
                  "--test-size", "64", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
     info = json.loads((out / "run.json").read_text())
-    assert info["config"]["recipe"] == "speedrun" and info["config"]["batch_size"] == 256
+    assert info["config"]["recipe"] == "speedrun" and info["config"]["model_options"][-2] == "stem_pool=True"
