@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         flag, default, kind = "--" + f.name.replace("_", "-"), f.default, str(f.type)
         h = helps.get(f.name, "")
         if kind == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=h)
+            p.add_argument(flag, "--no-" + flag[2:], action=_Switch, default=default, help=h)
         elif kind.startswith("tuple"):
             elem = float if "float" in kind else str
             p.add_argument(flag, nargs="+", type=elem, default=default, metavar=f.name.upper(), help=h)
@@ -50,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument(flag, type=type(default), default=default, metavar=f.name.upper(), help=h)
     return p
+
+
+class _Switch(argparse.Action):
+    """``--flag`` sets True and ``--no-flag`` False. (argparse's BooleanOptionalAction decides by the ``--no-``
+    prefix, so for a field that itself starts with ``no_`` — ``--no-decay-bn-bias`` — it set False either way.)"""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        setattr(namespace, self.dest, option_string == self.option_strings[0])
 
 
 def _field_comments() -> dict[str, str]:

@@ -135,3 +135,18 @@ def test_recipe_speedrun_builds_its_network_from_the_command_line(tmp_path):
                  "--test-size", "64", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
     info = json.loads((out / "run.json").read_text())
     assert info["config"]["recipe"] == "speedrun" and info["config"]["model_options"][-2] == "stem_pool=True"
+
+
+def test_switches_for_fields_named_no_something_set_what_they_say():
+    """--no-decay-bn-bias turns no_decay_bn_bias ON (argparse's BooleanOptionalAction turned it off: a run of
+    chapter 5's grid trained with decay on BN while its flag said otherwise)."""
+    from resnet_lib.cli import parse_args
+
+    def cfg(*a):
+        return config_from_args(parse_args(list(a)))
+
+    assert cfg("--no-decay-bn-bias").no_decay_bn_bias is True
+    assert cfg("--recipe", "paper", "--no-decay-bn-bias").no_decay_bn_bias is True
+    assert cfg("--no-no-decay-bn-bias").no_decay_bn_bias is False
+    assert cfg("--no-nesterov").nesterov is False and cfg("--recipe", "paper", "--nesterov").nesterov is True
+    assert cfg("--quiet").quiet is True and cfg().quiet is False
