@@ -180,8 +180,8 @@ def detection_map(model: nn.Module, dataset: Any, *, batch_size: int = 32, devic
         device: where to compute.
         class_metrics: also return AP per class (``"map_per_class"``).
     Returns:
-        A dict of floats: ``map`` (IoU 0.50:0.95), ``map_50``, ``map_75``, ``mar_100`` (recall at 100 detections),
-        and ``images`` (how many were evaluated).
+        The scores as a dict of floats — ``map`` (IoU 0.50:0.95), ``map_50``, ``map_75``, ``mar_100`` (recall at
+        100 detections), and ``images`` (how many were evaluated).
     """
     from torchmetrics.detection import MeanAveragePrecision
 

@@ -280,7 +280,7 @@ def imagenet_pretrained(name: str = "resnet18", num_classes: int = 10, *, weight
     """A ``resnet_lib`` ImageNet-layout ResNet with torchvision's ImageNet weights and a fresh ``num_classes`` head.
 
     The weights download on first use (Colab); offline it raises ``RuntimeError`` saying so
-    (see :func:`resnet_lib.models.resnet.resnet18`).
+    (see ``rl.resnet18(weights=...)``).
 
     Args:
         name: ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"resnet101"``, ``"resnet152"``,
