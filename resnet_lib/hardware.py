@@ -42,6 +42,19 @@ def cpu_label() -> str:
     return f"{torch.get_num_threads()} threads" + (f", {get()}" if get else "")
 
 
+def cpu_has_amx() -> bool:
+    """Whether the CPU has Intel AMX tiles (bf16 and int8 matrix units): what int8 and bf16 CPU speed-ups hinge on.
+
+    Returns:
+        ``True`` on CPUs with AMX (Sapphire Rapids and later), ``False`` elsewhere or when torch cannot tell.
+    """
+    probe = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except Exception:  # a private helper: a capability probe must never break a chapter
+        return False
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's generators (all devices)."""
     if not isinstance(seed, int) or seed < 0:

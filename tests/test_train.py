@@ -202,6 +202,17 @@ def test_device_defaults():
         resolve_precision("fp16", cpu)
 
 
+def test_cpu_has_amx_agrees_with_the_kernel_flags(monkeypatch):
+    import os
+
+    from resnet_lib import hardware
+
+    if os.path.exists("/proc/cpuinfo"):  # Linux: the kernel's own flag list is an independent reference
+        assert hardware.cpu_has_amx() == (" amx_tile" in open("/proc/cpuinfo").read())
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: 1 / 0, raising=False)
+    assert hardware.cpu_has_amx() is False  # a failing probe answers "no", it never raises
+
+
 def test_compile_failure_falls_back_to_eager(monkeypatch, data):
     from resnet_lib import train
 
