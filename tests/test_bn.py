@@ -41,6 +41,21 @@ def test_running_stats_become_the_average_of_the_batch_statistics(data):
     assert model[1].momentum == 0.1                        # update_bn puts the momentum back
 
 
+def test_a_momentum_gives_the_exponential_average_training_keeps(data):
+    model = net().eval()
+    model[1].running_mean.fill_(5.0)
+    recalibrate_bn(model, data, batch_size=64, batches=3, seed=2, momentum=0.25)
+    assert not model.training and model[1].momentum == 0.1            # mode and momentum restored
+    expected = torch.full((8,), 5.0)
+    for x, _ in list(data.loader("train", 64, shuffle=True, augment=False, drop_last=True, seed=2))[:3]:
+        with torch.no_grad():
+            expected = 0.75 * expected + 0.25 * model[0](x).mean((0, 2, 3))
+    torch.testing.assert_close(model[1].running_mean, expected, rtol=1e-5, atol=1e-6)
+    for bad in (0, 1.5, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match="momentum must be None"):
+            recalibrate_bn(net(), data, momentum=bad)
+
+
 def test_a_smoke_run_reads_two_batches_and_bad_input_is_a_one_line_error(data):
     with limits.limited(limits.RunLimits(eval_batches=2)):
         a = recalibrate_bn(net(), data, batch_size=64, seed=1)
