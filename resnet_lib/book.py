@@ -127,7 +127,7 @@ class BookContext:
             parts.append(f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2f} s")
         return " · ".join(parts)
 
-    def claim(self, holds: Any, what: str, *, profile: str | None = None) -> None:
+    def claim(self, holds: Any, what: str, *, profile: str | None = None, needs_amx: bool = False) -> None:
         """Assert a claim about results and print ``claim holds: what``, or say plainly why it is not checked.
 
         It prints rather than returns, so that the page shows every claim it checked (and a chapter cell ending in
@@ -137,14 +137,20 @@ class BookContext:
             holds: the claim's truth value, e.g. ``err56 > err20 + 0.01``.
             what: the claim in words (the assertion message).
             profile: the profile whose results the claim is about; in another profile it is not checked.
+            needs_amx: a timing claim measured on a CPU with AMX (bf16/int8 matrix units): checked only on such a
+                CPU (:func:`resnet_lib.hardware.cpu_has_amx`); elsewhere reported, not asserted.
         Raises:
             AssertionError: a checked claim does not hold.
         """
         if profile is not None and profile not in PROFILES:
             raise ValueError(f"profile={profile!r} is not a profile: use 'quick', 'full' or None")
+        from .hardware import cpu_has_amx, cpu_label
+
         why = ("smoke run: capped training, its results are no measurement" if self.smoke else
                f"measured in the {profile} profile, this is the {self.profile} profile"
-               if profile not in (None, self.profile) else None)
+               if profile not in (None, self.profile) else
+               f"a timing measured on a CPU with AMX, this one is {cpu_label()}"
+               if needs_amx and not (self.device.type == "cpu" and cpu_has_amx()) else None)
         if why is not None:
             print(f"{NOT_CHECKED} ({why}): {what}")
             return

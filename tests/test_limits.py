@@ -83,6 +83,12 @@ def test_smoke_setup_installs_limits_and_skips_claims(capsys, monkeypatch) -> No
     assert "measured in the full profile" in capsys.readouterr().out
     with pytest.raises(ValueError, match="not a profile"):
         ctx.claim(True, "x", profile="fast")
+    monkeypatch.setattr(rl.hardware, "cpu_has_amx", lambda: False)
+    ctx.claim(False, "int8 is faster", needs_amx=True)  # no AMX: reported, not raised
+    assert capsys.readouterr().out.startswith(rl.book.NOT_CHECKED + " (a timing measured on a CPU with AMX")
+    monkeypatch.setattr(rl.hardware, "cpu_has_amx", lambda: True)
+    with pytest.raises(AssertionError, match="int8 is faster"):
+        ctx.claim(False, "int8 is faster", needs_amx=True)
 
 
 def test_repeats_are_the_profiles_count_and_one_in_a_smoke_run() -> None:
