@@ -4,7 +4,8 @@ In training a BN layer normalises with the statistics of the batch; in evaluatio
 0.1) collected along the way. Those averages lag behind the weights, and after weight averaging (SWA, EMA) they
 belong to no model that ever ran. Re-estimating them is one pass over training batches in training mode without
 gradients: ``torch.optim.swa_utils.update_bn`` does it (a plain average over the batches, ``momentum=None``); this
-wraps it for the book's data and its smoke-run limits.
+wraps it for the book's data and its smoke-run limits, and can instead keep training's exponential average
+(``momentum=``) to show how long a BN layer remembers old statistics.
 """
 from __future__ import annotations
 
