@@ -22,7 +22,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 60_000   # api.html alone takes ~15 s on a quiet AMX Xeon, and two pages load at once (xdist)
 
 pytestmark = [
     pytest.mark.browser,
