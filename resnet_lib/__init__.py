@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "wrn16_4": "models", "wrn16_8": "models", "wrn28_10": "models", "wrn40_4": "models",
     "resnext29_8x64d": "models", "resnext29_16x64d": "models", "resnext29_32x4d": "models",
     "se_resnet20": "models", "se_resnet56": "models", "se_resnet110": "models", "SqueezeExcite": "models",
+    "ResNet9": "models", "resnet9": "models",
     # summary, checks
     "summary": "model_summary", "ModelSummary": "model_summary", "StageRow": "model_summary",
     "check_block": "checks", "BlockCheckError": "checks",

@@ -29,7 +29,8 @@ ALL_NAMES = [*IMAGENET_PARAMS, "plain18", "plain34", *CIFAR_PARAMS, "plain20", "
              # the family tree (tests/test_variants.py), and any CIFAR-layout configuration by name
              "cifar_resnet",
              "resnet26d", "resnet50d", "seresnet50", "preact_resnet1001", "wrn16_4", "wrn16_8", "wrn28_10", "wrn40_4",
-             "resnext29_8x64d", "resnext29_16x64d", "resnext29_32x4d", "se_resnet20", "se_resnet56", "se_resnet110"]
+             "resnext29_8x64d", "resnext29_16x64d", "resnext29_32x4d", "se_resnet20", "se_resnet56", "se_resnet110",
+             "resnet9"]   # Page (2018), chapter 5's speedrun
 
 
 def n_params(m: nn.Module) -> int:
@@ -352,3 +353,31 @@ def test_stem_pool_halves_every_stage_and_checks_its_argument():
         CifarResNet(stem_pool=1)
     with pytest.raises(ValueError, match="at least 8"):
         net(torch.randn(1, 1, 6, 6))
+
+
+def test_resnet9_matches_pages_layout_and_checks_its_arguments():
+    from resnet_lib.models import ResNet9, resnet9
+
+    net = resnet9()                                   # Page (2018): widths 64-128-256-512, CIFAR input
+    convs = [(3, 64), (64, 128), (128, 128), (128, 128), (128, 256), (256, 512), (512, 512), (512, 512)]
+    want = sum(9 * i * o + 2 * o for i, o in convs) + 512 * 10      # 3x3 convs + BN (gamma, beta) + bias-free fc
+    assert sum(p.numel() for p in net.parameters()) == want == 6_573_120
+    assert len([m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]) == 9
+    small = get_model("resnet9", in_channels=1, widths=(16, 32, 64, 128))
+    s = rl.summary(small, (1, 1, 28, 28))
+    assert [tuple(r.output_shape[-2:]) for r in s.stages if r.name.startswith("layer")] == [(14, 14), (7, 7), (4, 4)]
+    pair, x = small.layer1[1].eval(), torch.randn(2, 32, 14, 14)
+    with torch.no_grad():                             # the residual: identity plus two conv-BN-ReLU units
+        torch.testing.assert_close(pair(x), x + pair.unit2(pair.unit1(x)))
+        x = torch.randn(2, 1, 28, 28)
+        small.eval()
+        feats = small.layer3(small.layer2(small.layer1(small.relu(small.bn1(small.conv1(x))))))
+        logits = small(x)                             # max over positions, then the scaled bias-free classifier
+        torch.testing.assert_close(logits, small.fc(feats.amax(dim=(2, 3))) * 0.125)
+    assert logits.shape == (2, 10) and isinstance(small, ResNet9)
+    with pytest.raises(ValueError, match="widths must be 4 positive channel counts"):
+        resnet9(widths=(16, 32, 64))
+    with pytest.raises(ValueError, match="head_scale must be a positive number"):
+        resnet9(head_scale=0)
+    with pytest.raises(ValueError, match="at least 8"):
+        small(torch.randn(1, 1, 6, 6))

@@ -11,7 +11,7 @@ import torch
 import torch.fx
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
-from resnet_lib.models import CifarResNet, ShortcutA, get_model
+from resnet_lib.models import CifarResNet, ResNet9, ShortcutA, get_model
 
 # (name, kwargs, input shape): one of each block type, layout, shortcut option and plain/residual.
 FAMILIES = [
@@ -31,7 +31,8 @@ FAMILIES = [
     ("wrn16_4", {"drop_rate": 0.3}, (2, 3, 32, 32)),
     ("resnext29_32x4d", {}, (1, 3, 32, 32)),
     ("resnet20", {"stochastic_depth_prob": 0.2}, (2, 3, 32, 32)),
-    # chapter 5's speedrun network: a max-pooled stem, wide stages
+    # a max-pooled stem, wide stages (chapter 5's candidates); Page's ResNet-9 (chapter 5's speedrun network)
+    ("resnet9", {"widths": (8, 16, 32, 64), "in_channels": 1}, (2, 1, 28, 28)),
     ("cifar_resnet", {"depth": 8, "widths": (32, 64, 128), "stem_width": 16, "stem_pool": True, "shortcut": "B",
                       "in_channels": 1}, (2, 1, 28, 28)),
 ]
@@ -83,6 +84,8 @@ def test_feature_extractor_returns_each_stage(name, kwargs, shape):
                 if isinstance(model, CifarResNet) and not model.preact:
                     h = model.relu(model.bn1(h))
                     h = model.maxpool(h) if model.stem_pool else h
+                elif isinstance(model, ResNet9):
+                    h = model.relu(model.bn1(h))
                 elif not isinstance(model, CifarResNet):
                     h = model.maxpool(model.relu(model.bn1(h)))
                 continue

@@ -7,6 +7,8 @@
   ResNet-D and SE-ResNet-50 in timm's layout).
 - :mod:`.cifar` — CIFAR layout (``CifarResNet``, ``resnet20`` ... ``resnet1202``, plain and pre-activation nets).
 - :mod:`.cifar_variants` — the CIFAR family tree: Wide ResNets, ResNeXt-29, pre-activation ResNet-1001, SE-ResNets.
+- :mod:`.resnet9` — Page (2018)'s ResNet-9 of the DAWNBench speedruns (``ResNet9``, ``resnet9``): chapter 5's
+  speedrun network.
 - :mod:`.se` — squeeze-and-excitation (``SqueezeExcite``), an option of every block.
 - :mod:`.registry` — ``get_model`` and ``list_models``.
 
@@ -23,6 +25,7 @@ from .cifar_variants import (preact_resnet1001, resnext29_8x64d, resnext29_16x64
 from .registry import get_model, list_models
 from .resnet import (ResNet, plain18, plain34, resnet18, resnet26d, resnet34, resnet50, resnet50d, resnet101,
                      resnet152, resnext50_32x4d, seresnet50, wide_resnet50_2)
+from .resnet9 import ResNet9, resnet9
 from .se import SqueezeExcite
 from .shortcuts import SHORTCUTS, ShortcutA, make_shortcut, zero_pad_subsample
 
@@ -35,6 +38,6 @@ __all__ = [
     "plain20", "plain32", "plain44", "plain56", "plain110",
     "preact_resnet20", "preact_resnet56", "preact_resnet110", "preact_resnet164", "preact_resnet1001",
     "wrn16_4", "wrn16_8", "wrn28_10", "wrn40_4", "resnext29_8x64d", "resnext29_16x64d", "resnext29_32x4d",
-    "se_resnet20", "se_resnet56", "se_resnet110", "SqueezeExcite",
+    "se_resnet20", "se_resnet56", "se_resnet110", "SqueezeExcite", "ResNet9", "resnet9",
     "get_model", "list_models",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from . import cifar, cifar_variants, resnet
+from . import cifar, cifar_variants, resnet, resnet9
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {fn.__name__: fn for fn in (
     resnet.resnet18, resnet.resnet34, resnet.resnet50, resnet.resnet101, resnet.resnet152, resnet.resnext50_32x4d,
@@ -18,7 +18,7 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {fn.__name__: fn for fn in (
     cifar_variants.preact_resnet1001, cifar_variants.wrn16_4, cifar_variants.wrn16_8, cifar_variants.wrn28_10,
     cifar_variants.wrn40_4, cifar_variants.resnext29_8x64d, cifar_variants.resnext29_16x64d,
     cifar_variants.resnext29_32x4d, cifar_variants.se_resnet20, cifar_variants.se_resnet56,
-    cifar_variants.se_resnet110)}
+    cifar_variants.se_resnet110, resnet9.resnet9)}
 
 
 def list_models() -> list[str]:
