@@ -131,6 +131,9 @@ def test_recipe_speedrun_builds_its_network_from_the_command_line(tmp_path):
     cfg = config_from_args(parse_args(["--recipe", "speedrun"]))
     assert cfg == from_recipe("speedrun") and cfg.model == "resnet9" and cfg.model_options == ("widths=(16, 32, 64, 128)",)
     assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.augment) == (3, 256, 0.4, False)
+    cfg94 = config_from_args(parse_args(["--recipe", "speedrun94"]))   # the 94 % target: same net, 6 epochs, flips
+    assert (cfg94.model, cfg94.model_options) == (cfg.model, cfg.model_options)
+    assert (cfg94.epochs, cfg94.batch_size, cfg94.lr, cfg94.augment) == (6, 256, 0.4, "flip")
     out = tmp_path / "sr"        # the recipe's network on 8x8 digits, one short epoch: the CLI path works
     assert main(["--recipe", "speedrun", "--data", "digits", "--train-size", "256", "--val-size", "0",
                  "--test-size", "64", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
