@@ -21,7 +21,7 @@ SPLITS = ("train", "val", "test")
 class TrainConfig:
     """Everything that defines a training run (one field per choice)."""
 
-    recipe: str = "default"  # named starting point (RECIPES): "default", "paper" (He et al. §4.2), "speedrun", "speedrun94"
+    recipe: str = "default"  # named starting point (RECIPES): "default", "paper" (§4.2), "speedrun", "speedrun94"
     model: str = "resnet20"  # CLI only: architecture name for get_model
     model_options: tuple[str, ...] = ()  # CLI only: more get_model keywords as KEY=VALUE, e.g. se_reduction=16
     data: str = "fashion-mnist"  # CLI only: dataset name for load_data

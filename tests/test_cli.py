@@ -129,7 +129,8 @@ def test_recipe_speedrun_builds_its_network_from_the_command_line(tmp_path):
     from resnet_lib.train_config import from_recipe
 
     cfg = config_from_args(parse_args(["--recipe", "speedrun"]))
-    assert cfg == from_recipe("speedrun") and cfg.model == "resnet9" and cfg.model_options == ("widths=(16, 32, 64, 128)",)
+    assert cfg == from_recipe("speedrun") and cfg.model == "resnet9"
+    assert cfg.model_options == ("widths=(16, 32, 64, 128)",)
     assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.augment) == (3, 256, 0.4, False)
     cfg94 = config_from_args(parse_args(["--recipe", "speedrun94"]))   # the 94 % target: same net, 6 epochs, flips
     assert (cfg94.model, cfg94.model_options) == (cfg.model, cfg.model_options)

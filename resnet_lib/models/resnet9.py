@@ -23,7 +23,8 @@ torch.fx.wrap("check_input")  # a leaf of symbolic traces (see common.py)
 
 
 def conv_bn_relu(in_planes: int, out_planes: int, pool: bool = False) -> nn.Sequential:
-    """3×3 conv (no bias) → [2×2 max-pool] → BN → ReLU. Shape: (N, C_in, H, W) -> (N, C_out, ⌈H/2⌉ or H, ...)."""
+    """3×3 conv (no bias) → [2×2 max-pool] → BN → ReLU. Shape: (N, C_in, H, W) -> (N, C_out, H', W'),
+    H' = ⌈H/2⌉ with the pool, H without."""
     layers: list[nn.Module] = [conv3x3(in_planes, out_planes)]
     if pool:
         layers.append(nn.MaxPool2d(2, ceil_mode=True))   # ceil: 28 -> 14 -> 7 -> 4, no row dropped
