@@ -52,7 +52,7 @@ class ResNet9(nn.Module):
         num_classes: output classes.
         in_channels: input channels (1 for Fashion-MNIST).
         widths: channels of the stem and the three stages (Page: 64, 128, 256, 512; the speedrun: 16, 32, 64, 128).
-        head_scale: the logits are multiplied by it (Page: 0.125; it slows the classifier's early steps).
+        head_scale: the logits are multiplied by it (Page: 0.125).
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512),
