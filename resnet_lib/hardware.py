@@ -42,12 +42,25 @@ def cpu_label() -> str:
     return f"{torch.get_num_threads()} threads" + (f", {get()}" if get else "")
 
 
+def cpu_kernels_below_avx512() -> bool:
+    """Whether torch's CPU kernels dispatch below AVX512: a CPU without it, or one capped to emulate such a CPU.
+
+    ``ATEN_CPU_CAPABILITY=avx2`` (with ``ONEDNN_MAX_CPU_ISA=AVX2`` for oneDNN's convolutions) makes an AVX512/AMX
+    machine run the AVX2 class's kernels; the probes below then answer as that class would (see CONTRIBUTING.md).
+    """
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return get is not None and get() in ("AVX2", "DEFAULT", "NO AVX")
+
+
 def cpu_has_amx() -> bool:
-    """Whether the CPU has Intel AMX tiles (bf16 and int8 matrix units): what int8 and bf16 CPU speed-ups hinge on.
+    """Whether torch can use Intel AMX tiles (bf16 and int8 matrix units): what int8 and bf16 CPU speed-ups hinge on.
 
     Returns:
-        ``True`` on CPUs with AMX (Sapphire Rapids and later), ``False`` elsewhere or when torch cannot tell.
+        ``True`` on CPUs with AMX (Sapphire Rapids and later) whose kernels are not capped below AVX512,
+        ``False`` elsewhere or when torch cannot tell.
     """
+    if cpu_kernels_below_avx512():
+        return False
     probe = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
     try:
         return bool(probe()) if probe is not None else False

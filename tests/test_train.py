@@ -240,3 +240,24 @@ def test_custom_loss_fn_sees_logits_labels_and_batch_and_equals_the_default(data
     assert [e["train_loss"] for e in h_custom.epochs] == [e["train_loss"] for e in h_default.epochs]
     with pytest.raises(ValueError, match="loss_fn must be a callable"):
         fit(tiny_net(), data, quick_cfg(), loss_fn="mse")
+
+
+def test_kernels_capped_to_avx2_answer_as_the_avx2_class(monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from resnet_lib import hardware
+    from resnet_lib.precision import resolve_precision
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert hardware.cpu_kernels_below_avx512() and hardware.cpu_has_amx() is False
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert not hardware.cpu_kernels_below_avx512()
+    # the real switch, in a fresh process: torch reads ATEN_CPU_CAPABILITY once, at start-up
+    code = ("import torch, resnet_lib as rl; from resnet_lib.precision import resolve_precision; "
+            "print(rl.hardware.cpu_label(), rl.hardware.cpu_has_amx(), resolve_precision('auto', torch.device('cpu')))")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("AVX2 False fp32"), out
