@@ -7,6 +7,8 @@
   (``scripts/build_book.sh --executed DIR``) can only publish complete, tested executions.
 * A cell that printed ``claim not checked (...)`` (``rl.book.BookContext.claim`` in a smoke run, or a claim that
   belongs to the other profile) is reported as *skipped* with that reason, so an unchecked claim never looks passed.
+* The run ends with the seconds each chapter took (its cells' set-up, call and teardown, summed; under xdist, in
+  whichever worker ran it): the figures the execution budget in CONTRIBUTING.md is tracked with.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import nbformat
 import pytest
 
 NOT_CHECKED = "claim not checked"  # = resnet_lib.book.NOT_CHECKED (not imported: this file must not need torch)
+_SECONDS: dict[str, float] = {}  # chapter path -> seconds of its reports, for the summary line
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -146,6 +149,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     pub = getattr(item.config, "_chapters_publisher", None)
     if pub is not None and _is_cell(item):
         pub.report(item, report)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    chapter = report.nodeid.split("::")[0]
+    if chapter.endswith(".ipynb"):
+        _SECONDS[chapter] = _SECONDS.get(chapter, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _SECONDS:
+        per = "; ".join(f"{Path(c).stem.split('_')[0]} {s:.0f}" for c, s in sorted(_SECONDS.items()))
+        terminalreporter.write_line(f"seconds per chapter: {per}; sum {sum(_SECONDS.values()):.0f}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
