@@ -246,6 +246,7 @@ def test_custom_loss_fn_sees_logits_labels_and_batch_and_equals_the_default(data
 
 def test_kernels_capped_to_avx2_answer_as_the_avx2_class(monkeypatch):
     import os
+    import platform
     import subprocess
     import sys
 
@@ -257,6 +258,8 @@ def test_kernels_capped_to_avx2_answer_as_the_avx2_class(monkeypatch):
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     assert not hardware.cpu_kernels_below_avx512()
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("ATEN_CPU_CAPABILITY=avx2 exists on x86-64 only")
     # the real switch, in a fresh process: torch reads ATEN_CPU_CAPABILITY once, at start-up
     code = ("import torch, resnet_lib as rl; from resnet_lib.precision import resolve_precision; "
             "print(rl.hardware.cpu_label(), rl.hardware.cpu_has_amx(), resolve_precision('auto', torch.device('cpu')))")
