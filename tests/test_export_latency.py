@@ -52,12 +52,13 @@ def test_latency_interleaves_rounds_and_ranks_by_median():
             time.sleep(seconds)
         return run
 
-    res = measure_latency({"slow": sleeper("slow", 0.004), "fast": sleeper("fast", 0.001)}, rounds=3, reps=2, warmup=1)
+    # sleeps long enough that scheduler jitter (~2 ms seen under a loaded pytest-xdist run) cannot reorder them
+    res = measure_latency({"slow": sleeper("slow", 0.020), "fast": sleeper("fast", 0.004)}, rounds=3, reps=2, warmup=1)
     assert calls[:2] == ["slow", "fast"]                          # warm-up, then rounds
     rounds = [calls[2 + 4 * r:2 + 4 * (r + 1)] for r in range(3)]
     assert rounds == [["slow"] * 2 + ["fast"] * 2, ["fast"] * 2 + ["slow"] * 2, ["slow"] * 2 + ["fast"] * 2]
     assert len(res.rounds["fast"]) == 3 and res.reps == 2
-    assert res.ms["slow"] > res.ms["fast"] >= 1.0                 # milliseconds
+    assert res.ms["slow"] > res.ms["fast"] >= 4.0                 # milliseconds
     assert res.faster_in_every_round("fast", "slow", margin=2) and not res.faster_in_every_round("slow", "fast")
     assert res.speedup("slow", "fast") > 2
     with pytest.raises(ValueError, match="unknown variant 'x': measured slow, fast"):
