@@ -23,6 +23,7 @@ class RunLimits:
     epochs: int | None = None  # epochs actually run by fit (the schedule is still computed for config.epochs)
     train_steps: int | None = None  # optimizer steps per epoch
     eval_batches: int | None = None  # batches per evaluation (per split, per epoch)
+    eval_batch_size: int | None = None  # largest batch of fit's own evaluations (TrainConfig.eval_batch_size)
 
     def __post_init__(self) -> None:
         for name, v in asdict(self).items():
@@ -40,8 +41,10 @@ class RunLimits:
 
 #: No cap on anything (the default).
 NO_LIMITS = RunLimits()
-#: The caps of the book's smoke mode (2 epochs of 2 steps per training, 2 batches per evaluation).
-SMOKE_LIMITS = RunLimits(epochs=2, train_steps=2, eval_batches=2)
+#: The caps of the book's smoke mode: 2 epochs of 2 steps per training, 2 batches per evaluation, and fit's
+#: evaluation batches of 256 images, not 1024 (2 x 1024 images per epoch read 3x the images that 2 training steps
+#: of 128 do; evaluation was most of a smoke run's fit).
+SMOKE_LIMITS = RunLimits(epochs=2, train_steps=2, eval_batches=2, eval_batch_size=256)
 _current = NO_LIMITS
 
 
