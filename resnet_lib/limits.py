@@ -41,9 +41,9 @@ class RunLimits:
 
 #: No cap on anything (the default).
 NO_LIMITS = RunLimits()
-#: The caps of the book's smoke mode: 2 epochs of 2 steps per training, 2 batches per evaluation, and fit's
-#: evaluation batches of 256 images, not 1024 (2 x 1024 images per epoch read 3x the images that 2 training steps
-#: of 128 do; evaluation was most of a smoke run's fit).
+#: The caps of the book's smoke mode (2 epochs of 2 steps per training, 2 batches per evaluation, and ``fit``'s
+#: evaluation batches of at most 256 images instead of 1024, which read 8x the images of its 2 training steps and
+#: took most of a smoke run's ``fit``).
 SMOKE_LIMITS = RunLimits(epochs=2, train_steps=2, eval_batches=2, eval_batch_size=256)
 _current = NO_LIMITS
 
