@@ -12,7 +12,8 @@ A chapter starts with::
 
 Smoke runs (``RESNET_BOOK_SMOKE=1``, usually with ``RESNET_BOOK_PROFILE=full``) test a profile's code in about a
 minute: :func:`setup` installs :data:`resnet_lib.limits.SMOKE_LIMITS` (two epochs of two steps, two batches per
-evaluation, ``fit``'s of at most 256 images), and :meth:`BookContext.claim` reports each claim as not checked instead of asserting it.
+evaluation, ``fit``'s of at most 256 images), and :meth:`BookContext.claim` reports each claim as not checked
+instead of asserting it.
 """
 from __future__ import annotations
 
