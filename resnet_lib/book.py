@@ -12,7 +12,7 @@ A chapter starts with::
 
 Smoke runs (``RESNET_BOOK_SMOKE=1``, usually with ``RESNET_BOOK_PROFILE=full``) test a profile's code in about a
 minute: :func:`setup` installs :data:`resnet_lib.limits.SMOKE_LIMITS` (two epochs of two steps, two batches per
-evaluation, ``fit``'s of at most 256 images), and :meth:`BookContext.claim` reports each claim as not checked
+evaluation, batches of at most 32 images), and :meth:`BookContext.claim` reports each claim as not checked
 instead of asserting it.
 """
 from __future__ import annotations
@@ -197,7 +197,7 @@ def setup(seed: int = 0, profile: str | None = None, device: str | None = None, 
         if smoke:
             lim = limits.SMOKE_LIMITS
             print(f"SMOKE RUN: every training stops after {lim.epochs} epochs of {lim.train_steps} steps and every "
-                  f"evaluation after {lim.eval_batches} batches (fit's of at most {lim.eval_batch_size} images); "
+                  f"evaluation after {lim.eval_batches} batches, in batches of at most {lim.batch_size} images; "
                   "claims about results are not checked")
     return ctx
 

@@ -184,7 +184,7 @@ def keras_fit(model: Any, data: Any, *, epochs: int, batch_size: int = 128, lr: 
     labels with ``SparseCategoricalCrossentropy(from_logits=True)``, no augmentation; Keras reshuffles the images
     every epoch (when their number is not a multiple of ``batch_size``, a random remainder is left out of the
     whole run, where ``fit`` leaves out a different one each epoch). Smoke-run limits
-    (:mod:`resnet_lib.limits`) cap the epochs, steps and evaluation batches as in ``fit``.
+    (:mod:`resnet_lib.limits`) cap the epochs, steps, batch size and evaluation batches as in ``fit``.
 
     Args:
         model: an uncompiled Keras model from (N, H, W, C) images to logits.
@@ -206,6 +206,7 @@ def keras_fit(model: Any, data: Any, *, epochs: int, batch_size: int = 128, lr: 
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     cap = limits.current()
     run_epochs = min(epochs, cap.epochs or epochs)
+    batch_size = min(batch_size, cap.batch_size or batch_size)        # as DataBundle.loader caps fit's batches
     x, y = to_nhwc(data.x_train, data.mean, data.std), data.y_train.cpu().numpy()
     steps = len(y) // batch_size
     if steps < 1:
@@ -226,8 +227,9 @@ def keras_fit(model: Any, data: Any, *, epochs: int, batch_size: int = 128, lr: 
     hist = model.fit(x[keep], y[keep], batch_size=batch_size, epochs=run_epochs, shuffle=True, verbose=0).history
     seconds = time.perf_counter() - start
     xt, yt = to_nhwc(data.x_test, data.mean, data.std), data.y_test.cpu().numpy()
-    n_test = len(yt) if cap.eval_batches is None else min(len(yt), cap.eval_batches * 1024)
-    logits = model.predict(xt[:n_test], batch_size=1024, verbose=0)
+    eval_batch = min(1024, cap.batch_size or 1024)
+    n_test = len(yt) if cap.eval_batches is None else min(len(yt), cap.eval_batches * eval_batch)
+    logits = model.predict(xt[:n_test], batch_size=eval_batch, verbose=0)
     return {"train_loss": hist["loss"], "train_acc": hist["accuracy"],
             "test_acc": float((np.asarray(logits).argmax(1) == yt[:n_test]).mean()), "seconds": seconds,
             "steps": run_steps * run_epochs, "images_per_s": run_steps * run_epochs * batch_size / seconds}

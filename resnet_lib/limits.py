@@ -1,11 +1,12 @@
 """Run limits for smoke tests: cap every training and evaluation to a handful of batches, process-wide.
 
 A chapter's full profile trains for hours; its *code* should still be tested on a CPU in a minute. The book's
-smoke mode (``RESNET_BOOK_SMOKE=1``, set up by :func:`resnet_lib.book.setup`) installs limits here, and the loops
-that read data (:func:`~resnet_lib.train.fit`, :func:`~resnet_lib.metrics.evaluate`, the loss-landscape slices)
-stop early when a limit is set. Nothing else changes: the same data, models, schedules (computed for the full
-length, then cut) and code paths run. Results under limits are meaningless, so ``fit`` records them in
-``History.meta["limits"]`` and the chapters skip their claims about results (``BookContext.claim``).
+smoke mode (``RESNET_BOOK_SMOKE=1``, set up by :func:`resnet_lib.book.setup`) installs limits here: the loops that
+read data (:func:`~resnet_lib.train.fit`, :func:`~resnet_lib.metrics.evaluate`, the loss-landscape slices) stop
+early, and every :meth:`DataBundle.loader <resnet_lib.data.bundle.DataBundle.loader>` yields smaller batches. Nothing
+else changes: the same data, models, schedules (computed for the whole run, then cut) and code paths run. Results
+under limits are meaningless, so ``fit`` records them in ``History.meta["limits"]`` and the chapters skip their
+claims about results (``BookContext.claim``).
 
 With no limits installed (the default, and whenever the book is not in smoke mode) nothing is capped.
 """
@@ -23,7 +24,7 @@ class RunLimits:
     epochs: int | None = None  # epochs actually run by fit (the schedule is still computed for config.epochs)
     train_steps: int | None = None  # optimizer steps per epoch
     eval_batches: int | None = None  # batches per evaluation (per split, per epoch)
-    eval_batch_size: int | None = None  # largest batch of fit's own evaluations (TrainConfig.eval_batch_size)
+    batch_size: int | None = None  # largest batch a DataBundle's loader yields (training, evaluation, probes)
 
     def __post_init__(self) -> None:
         for name, v in asdict(self).items():
@@ -41,10 +42,10 @@ class RunLimits:
 
 #: No cap on anything (the default).
 NO_LIMITS = RunLimits()
-#: The caps of the book's smoke mode (2 epochs of 2 steps per training, 2 batches per evaluation, and ``fit``'s
-#: evaluation batches of at most 256 images instead of 1024, which read 8x the images of its 2 training steps and
-#: took most of a smoke run's ``fit``).
-SMOKE_LIMITS = RunLimits(epochs=2, train_steps=2, eval_batches=2, eval_batch_size=256)
+#: The caps of the book's smoke mode: 2 epochs of 2 steps per training, 2 batches per evaluation, and batches of at
+#: most 32 images (a full-profile batch of 128 to 1024 images on a 110-layer net takes seconds on a CPU, and
+#: the loaders' batches were most of a smoke run's time).
+SMOKE_LIMITS = RunLimits(epochs=2, train_steps=2, eval_batches=2, batch_size=32)
 _current = NO_LIMITS
 
 

@@ -247,10 +247,8 @@ def _evaluate(model: nn.Module, data: Any, split: str, cfg: TrainConfig, dev: to
     loss = torch.zeros((), dtype=torch.float64, device=dev)
     correct = torch.zeros((), dtype=torch.int64, device=dev)
     n = 0
-    lim = limits_.current()
-    batch_size = cfg.eval_batch_size if lim.eval_batch_size is None else min(cfg.eval_batch_size, lim.eval_batch_size)
-    batches = data.loader(split, batch_size, shuffle=False, augment=False, channels_last=cl)
-    for x, y in limits_.take(batches, lim.eval_batches):
+    batches = data.loader(split, cfg.eval_batch_size, shuffle=False, augment=False, channels_last=cl)
+    for x, y in limits_.take(batches, limits_.current().eval_batches):
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
         with autocast(dev, precision):
             out = model(x)

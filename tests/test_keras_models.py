@@ -111,3 +111,13 @@ def test_keras_fit_uses_fits_schedule_and_limits():
     assert out["steps"] == 8 and float(model.optimizer.learning_rate) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="epochs must be a positive int"):
         keras_fit(model, data, epochs=0)
+
+
+def test_keras_fit_takes_the_smoke_batch_cap_as_fit_does():
+    data, model, asked = _tiny_bundle(), keras_cifar_resnet(8, in_channels=1), []
+    fit_, predict_ = model.fit, model.predict
+    model.fit = lambda *a, **k: (asked.append(("fit", len(a[0]), k["batch_size"])), fit_(*a, **k))[1]
+    model.predict = lambda *a, **k: (asked.append(("predict", len(a[0]), k["batch_size"])), predict_(*a, **k))[1]
+    with limits.limited(limits.RunLimits(epochs=1, train_steps=2, eval_batches=1, batch_size=8)):
+        out = keras_fit(model, data, epochs=3, batch_size=16, seed=0)
+    assert asked == [("fit", 16, 8), ("predict", 8, 8)] and out["steps"] == 2

@@ -32,24 +32,27 @@ def test_fit_stops_at_the_caps_and_records_them() -> None:
         h = rl.fit(_tiny(), _bundle(), cfg)
     assert len(h.epochs) == 2
     assert [s[0] for s in h.steps] == [0, 1, 2, 3, 4, 5]  # 3 steps per epoch, not 12
-    assert h.meta["limits"] == {"epochs": 2, "train_steps": 3, "eval_batches": 1, "eval_batch_size": None}
+    assert h.meta["limits"] == {"epochs": 2, "train_steps": 3, "eval_batches": 1, "batch_size": None}
     assert h.epochs[-1]["lr"] > 1e-3  # one-cycle computed for 5 epochs: after 2 of them the rate is still high
     assert limits.current() == limits.NO_LIMITS  # the block's limits are gone after it
     full = rl.fit(_tiny(), _bundle(), cfg)
     assert len(full.epochs) == 5 and "limits" not in full.meta and len(full.steps) == 60
 
 
-def test_fit_evaluates_in_batches_of_at_most_eval_batch_size() -> None:
+def test_batch_size_cap_reaches_every_loader_and_fits_batches() -> None:
     cfg = rl.TrainConfig(epochs=1, batch_size=8, quiet=True, eval_splits=("test",), eval_batch_size=16)
-    model, seen = _tiny(), []
-    model.register_forward_hook(lambda m, i, o: None if m.training else seen.append(len(i[0])))
-    with limits.limited(limits.RunLimits(eval_batches=2, eval_batch_size=4)):
+    model, seen = _tiny(), {True: [], False: []}
+    model.register_forward_hook(lambda m, i, o: seen[m.training].append(len(i[0])))
+    with limits.limited(limits.RunLimits(train_steps=3, eval_batches=2, batch_size=4)):
         h = rl.fit(model, _bundle(), cfg)
-    assert seen == [4, 4] and h.meta["limits"]["eval_batch_size"] == 4
-    seen.clear()
-    with limits.limited(limits.RunLimits(eval_batch_size=64)):     # a cap above the configured size changes nothing
+        assert seen == {True: [4, 4, 4], False: [4, 4]} and h.meta["limits"]["batch_size"] == 4
+        assert [len(y) for _, y in _bundle().loader("test", 64)] == [4] * 16       # any loader, any split
+        assert rl.evaluate(model, _bundle(), batch_size=64).n == 8                 # 2 batches of at most 4
+    seen = {True: [], False: []}
+    with limits.limited(limits.RunLimits(batch_size=64)):     # a cap above the asked sizes changes nothing
         rl.fit(model, _bundle(), cfg)
-    assert seen and max(seen) == 16
+    assert set(seen[True]) == {8} and set(seen[False]) == {16}
+    assert [len(y) for _, y in _bundle().loader("train", 40)] == [40, 40, 16]   # no limits: as asked
 
 
 def test_evaluate_reads_at_most_eval_batches() -> None:

@@ -8,6 +8,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from .. import limits
 from .streams import _AUGMENT, _ORDER, _generator
 
 SPLITS = ("train", "val", "test")
@@ -186,7 +187,8 @@ class DataBundle:
             rank, world_size: DDP sharding of the one global order.
             channels_last: return ``x`` in ``torch.channels_last`` memory format.
         Returns:
-            A :class:`DeviceLoader`; ``len()`` is the number of batches.
+            A :class:`DeviceLoader`; ``len()`` is the number of batches. In a smoke run
+            (:mod:`resnet_lib.limits`) batches hold at most ``RunLimits.batch_size`` images.
         """
         x, y = self.split(split)
         if len(y) == 0:
@@ -197,6 +199,8 @@ class DataBundle:
                 raise ValueError(f"{key} must be an int >= {lo}, got {v!r}")
         if rank >= world_size:
             raise ValueError(f"rank must be in 0..{world_size - 1} for world_size={world_size}, got {rank}")
+        cap = limits.current().batch_size
+        batch_size = batch_size if cap is None else min(batch_size, cap)
         if drop_last and len(y) // world_size < batch_size:
             raise ValueError(f"drop_last=True leaves no batch: {len(y)} {split} images over {world_size} rank(s) "
                              f"is fewer than batch_size={batch_size}")
