@@ -42,8 +42,8 @@ class RunLimits:
 
 #: No cap on anything (the default).
 NO_LIMITS = RunLimits()
-#: The caps of the book's smoke mode: 2 epochs of 2 steps per training, 2 batches per evaluation, and batches of at
-#: most 32 images (a full-profile batch of 128 to 1024 images on a 110-layer net takes seconds on a CPU, and
+#: The caps of the book's smoke mode (2 epochs of 2 steps per training, 2 batches per evaluation, and batches of at
+#: most 32 images, since a full-profile batch of 128 to 1024 images on a 110-layer net takes seconds on a CPU and
 #: the loaders' batches were most of a smoke run's time).
 SMOKE_LIMITS = RunLimits(epochs=2, train_steps=2, eval_batches=2, batch_size=32)
 _current = NO_LIMITS
